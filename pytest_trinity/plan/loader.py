@@ -1,0 +1,363 @@
+"""Load profiles.toml into a Plan, with errors that name the file, the table and the key.
+
+Every message has the form `<file>: [<table>].<key> must be <expected>, got <value>` or says
+which reference is broken (`test 2b names profile "x", which is not defined`), so a user can
+fix the file without reading our code. Unknown keys are errors too: a typo must not silently
+fall back to nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pytest_trinity.plan.model import (
+    COMPARATORS, Baseline, Checklist, Criteria, Endurance, Level, Phase, Plan, PlanTest, Profile,
+    RedFlag, Restore, Telemetry,
+)
+
+_MISSING = object()
+PROTOCOLS = ("tcp", "udp")
+TOPOLOGIES = ("direct", "balanced")
+KEY_TIERS = ("public", "partner")
+STREAMS = ("lpo", "lrs")
+BASELINE_KINDS = ("previous", "target")
+STRESS_COLUMNS = ("batch", "micro_batch", "flush_ms", "db_max_open", "db_max_idle", "cache_pool", "cache_idle", "cache_read_ms")
+SHARED_INTS = ("qps", "burst", "ttl_s", "config_poll_s", "cache_max_retries", "cache_dial_ms", "cache_write_ms")
+
+
+class PlanError(ValueError):
+    """profiles.toml (or a user's plan file) is not a valid plan; the message says what to fix."""
+
+
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except TypeError:
+        return repr(value)
+
+
+class _Table:
+    """A TOML table being read: typed getters, and a check that no unknown key is left."""
+
+    def __init__(self, file: str, path: str, data: Any):
+        self.file, self.path = file, path
+        if not isinstance(data, dict):
+            raise PlanError(f"{file}: [{path}] must be a table, got {_show(data)}")
+        self.data = data
+        self.used: set[str] = set()
+
+    def fail(self, key: str, expected: str, value: Any) -> PlanError:
+        return PlanError(f"{self.file}: [{self.path}].{key} must be {expected}, got {_show(value)}")
+
+    def raw(self, key: str, default: Any = _MISSING) -> Any:
+        self.used.add(key)
+        if key in self.data:
+            return self.data[key]
+        if default is _MISSING:
+            raise PlanError(f"{self.file}: [{self.path}] is missing the key {key!r}")
+        return default
+
+    def sub(self, key: str) -> "_Table":
+        return _Table(self.file, f"{self.path}.{key}" if self.path else key, self.raw(key))
+
+    def int(self, key: str, minimum: int = 1, default: Any = _MISSING) -> int:
+        value = self.raw(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            expected = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+            raise self.fail(key, expected, value)
+        return value
+
+    def num(self, key: str, minimum: float = 0.0, maximum: float | None = None, default: Any = _MISSING) -> float:
+        value = self.raw(key, default)
+        if value is None and default is None:
+            return None  # type: ignore[return-value]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= minimum
+        if ok and maximum is not None:
+            ok = value <= maximum
+        if not ok:
+            bounds = f"between {minimum:g} and {maximum:g}" if maximum is not None else f"≥ {minimum:g}"
+            raise self.fail(key, f"a number {bounds}", value)
+        return float(value)
+
+    def str(self, key: str, choices: tuple[str, ...] = (), default: Any = _MISSING) -> str:
+        value = self.raw(key, default)
+        if value is None and default is None:
+            return None  # type: ignore[return-value]
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, "a non-empty string", value)
+        if choices and value not in choices:
+            raise self.fail(key, "one of " + ", ".join(_show(c) for c in choices), value)
+        return value
+
+    def bool(self, key: str, default: Any = _MISSING) -> bool:
+        value = self.raw(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, "true or false", value)
+        return value
+
+    def strs(self, key: str, choices: tuple[str, ...] = (), default: Any = _MISSING, nonempty: bool = True) -> tuple[str, ...]:
+        value = self.raw(key, default)
+        expected = "a list of strings" + (" from " + ", ".join(_show(c) for c in choices) if choices else "")
+        if not isinstance(value, list) or (nonempty and not value):
+            raise self.fail(key, "a non-empty " + expected if nonempty else expected, value)
+        for item in value:
+            if not isinstance(item, str) or (choices and item not in choices):
+                raise self.fail(key, expected, value)
+        return tuple(value)
+
+    def keys(self) -> list[str]:
+        return list(self.data)
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            known = ", ".join(sorted(self.used))
+            raise PlanError(f"{self.file}: [{self.path}] has unknown key {unknown[0]!r} (known keys: {known})")
+
+
+def load_plan(path: Path | str) -> Plan:
+    """Read and validate a plan file. Raises PlanError with a message naming what to fix."""
+    path = Path(path)
+    file = path.name if path.name == "profiles.toml" else str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanError(f"{path}: plan file not found (give one with --trinity-profiles PATH)") from None
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read the plan file: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PlanError(f"{file}: not valid TOML: {exc}") from None
+    root = _Table(file, "", data)
+    plan = _read_plan(root, path)
+    root.done()
+    _check_references(file, plan)
+    return plan
+
+
+def _read_plan(root: _Table, path: Path) -> Plan:
+    head = root.sub("plan")
+    name, version = head.str("name"), head.str("version")
+    head.done()
+    return Plan(
+        source=path.resolve(),
+        name=name,
+        version=version,
+        levels=_read_levels(root.sub("levels")),
+        phases=_read_phases(root.sub("phases")),
+        tests=_read_tests(root.sub("tests")),
+        profiles=_read_profiles(root.sub("profiles"), root.sub("stress_shared")),
+        criteria=_read_criteria(root.sub("criteria")),
+        red_flags=_read_red_flags(root.sub("red_flags")),
+        baselines=_read_baselines(root.sub("baselines")),
+        telemetry=_read_telemetry(root.sub("telemetry")),
+        checklist=_read_checklist(root.sub("checklist")),
+        placements=_read_placements(root.sub("placement")),
+        restore=_read_restore(root.sub("restore")),
+    )
+
+
+def _numbered(table: _Table, what: str) -> dict[int, str]:
+    """Keys of `table` that must be 1..N without gaps; returns {number: key}."""
+    numbers: dict[int, str] = {}
+    for key in table.keys():
+        if not key.isdigit() or int(key) < 1:
+            raise PlanError(f"{table.file}: [{table.path}.{key}] is not a {what} number: {what}s are numbered 1, 2, 3, …")
+        numbers[int(key)] = key
+    if not numbers:
+        raise PlanError(f"{table.file}: [{table.path}] defines no {what}")
+    for expected in range(1, max(numbers) + 1):
+        if expected not in numbers:
+            raise PlanError(
+                f"{table.file}: [{table.path}] is missing {what} {expected}: "
+                f"{what}s must run 1..{max(numbers)} without gaps"
+            )
+    return dict(sorted(numbers.items()))
+
+
+def _read_levels(table: _Table) -> tuple[Level, ...]:
+    levels = []
+    for number, key in _numbered(table, "level").items():
+        t = table.sub(key)
+        levels.append(Level(number, t.int("requests"), t.int("concurrent"), t.str("purpose")))
+        t.done()
+    return tuple(levels)
+
+
+def _read_phases(table: _Table) -> dict[int, Phase]:
+    phases = {}
+    for number, key in _numbered(table, "phase").items():
+        t = table.sub(key)
+        phases[number] = Phase(number, t.str("title"), t.str("placement"))
+        t.done()
+    return phases
+
+
+def _read_tests(table: _Table) -> dict[str, PlanTest]:
+    tests = {}
+    for test_id in table.keys():
+        t = table.sub(test_id)
+        endurance = None
+        if "endurance" in t.data:
+            e = t.sub("endurance")
+            endurance = Endurance(e.num("duration_s", minimum=1), e.num("load_fraction", 0.01, 1.0), e.str("ceiling_from"))
+            e.done()
+        tests[test_id] = PlanTest(
+            id=test_id,
+            phase=t.int("phase"),
+            title=t.str("title"),
+            protocol=t.str("protocol", PROTOCOLS),
+            access_path=t.str("access_path"),
+            topology=t.str("topology", TOPOLOGIES),
+            profile=t.str("profile"),
+            key_tier=t.str("key_tier", KEY_TIERS),
+            governor=t.bool("governor"),
+            streams=t.strs("streams", STREAMS),
+            budget_min=t.num("budget_min", minimum=0),
+            watch=t.strs("watch", default=[], nonempty=False),
+            compare_with=t.str("compare_with", default=None),
+            endurance=endurance,
+        )
+        t.done()
+    if not tests:
+        raise PlanError(f"{table.file}: [tests] defines no test")
+    return tests
+
+
+def _read_profiles(table: _Table, shared_table: _Table) -> dict[str, Profile]:
+    shared = {key: shared_table.int(key, minimum=0) for key in SHARED_INTS}
+    shared["log_level"] = shared_table.str("log_level")
+    shared_table.done()
+    profiles = {}
+    for name in table.keys():
+        t = table.sub(name)
+        production = t.bool("production", default=False)
+        values: dict[str, Any] = {col: t.int(col) for col in STRESS_COLUMNS}
+        # A stress profile takes the shared values; a production profile states its own.
+        for key in SHARED_INTS:
+            values[key] = t.int(key, minimum=0, default=_MISSING if production else shared[key])
+        values["log_level"] = t.str("log_level", default=_MISSING if production else shared["log_level"])
+        t.done()
+        profiles[name] = Profile(name=name, production=production, **values)
+    return profiles
+
+
+def _read_criteria(t: _Table) -> Criteria:
+    p99_levels = t.raw("p99_levels")
+    if not (isinstance(p99_levels, list) and len(p99_levels) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in p99_levels) and p99_levels[0] <= p99_levels[1]):
+        raise t.fail("p99_levels", "a pair of level numbers [first, last]", p99_levels)
+    criteria = Criteria(
+        full_success_through_level=t.int("full_success_through_level"),
+        min_success_pct=t.num("min_success_pct", 0, 100),
+        max_5xx=t.int("max_5xx", minimum=0),
+        cache_hit_p50_ms=t.num("cache_hit_p50_ms", minimum=0),
+        p99_ms=t.num("p99_ms", minimum=0),
+        p99_levels=(p99_levels[0], p99_levels[1]),
+    )
+    t.done()
+    return criteria
+
+
+def _read_red_flags(table: _Table) -> tuple[RedFlag, ...]:
+    flags = []
+    for flag_id in table.keys():
+        t = table.sub(flag_id)
+        flags.append(RedFlag(
+            id=flag_id,
+            source=t.str("source"),
+            metric=t.str("metric"),
+            op=t.str("op", tuple(COMPARATORS)),
+            threshold=t.num("threshold", minimum=float("-inf")),
+            advice=t.str("advice"),
+            unit=t.str("unit") if "unit" in t.data else "",
+            relative_to=t.str("relative_to", default=None),
+            protocols=t.strs("protocols", PROTOCOLS, default=[], nonempty=False),
+            key_tiers=t.strs("key_tiers", KEY_TIERS, default=[], nonempty=False),
+        ))
+        t.done()
+    return tuple(flags)
+
+
+def _read_baselines(table: _Table) -> tuple[Baseline, ...]:
+    baselines = []
+    for baseline_id in table.keys():
+        t = table.sub(baseline_id)
+        at = t.raw("at_concurrent", None)
+        through = t.raw("full_success_through_concurrent", None)
+        baselines.append(Baseline(
+            id=baseline_id,
+            test=t.str("test"),
+            kind=t.str("kind", BASELINE_KINDS),
+            label=t.str("label"),
+            rps=t.num("rps", minimum=0),
+            at_concurrent=None if at is None else t.int("at_concurrent"),
+            full_success_through_concurrent=None if through is None else t.int("full_success_through_concurrent"),
+            p50_ms=t.num("p50_ms", minimum=0, default=None),
+        ))
+        t.done()
+    return tuple(baselines)
+
+
+def _read_telemetry(t: _Table) -> Telemetry:
+    telemetry = Telemetry(
+        poll_s=t.num("poll_s", minimum=0.001),
+        publish_s=t.num("publish_s", minimum=0.001),
+        snapshot_ttl_s=t.num("snapshot_ttl_s", minimum=0.001),
+        nodes=t.strs("nodes"),
+        counters=t.strs("counters"),
+    )
+    t.done()
+    return telemetry
+
+
+def _read_checklist(t: _Table) -> Checklist:
+    checklist = Checklist(t.int("usage_logs_max_rows"), t.num("verify_reset_timeout_s", minimum=0.001))
+    t.done()
+    return checklist
+
+
+def _read_placements(table: _Table) -> dict[str, dict[str, str]]:
+    placements = {}
+    for name in table.keys():
+        t = table.sub(name)
+        placements[name] = {node: t.str(node) for node in t.keys()}
+        t.done()
+    return placements
+
+
+def _read_restore(t: _Table) -> Restore:
+    restore = Restore(t.str("profile"), t.bool("governor"), t.str("placement"))
+    t.done()
+    return restore
+
+
+def _check_references(file: str, plan: Plan) -> None:
+    """Cross-table checks: every name one table uses must be defined in another."""
+
+    def defined(names) -> str:
+        return ", ".join(f'"{n}"' for n in names)
+
+    for test in plan.tests.values():
+        if test.profile not in plan.profiles:
+            raise PlanError(f'{file}: test {test.id} names profile "{test.profile}", which is not defined (defined: {defined(plan.profiles)})')
+        if test.phase not in plan.phases:
+            raise PlanError(f"{file}: test {test.id} is in phase {test.phase}, which [phases] does not define")
+        for other in filter(None, (test.compare_with, test.endurance and test.endurance.ceiling_from)):
+            if other not in plan.tests:
+                raise PlanError(f'{file}: test {test.id} refers to test "{other}", which is not defined (defined: {defined(plan.tests)})')
+    for phase in plan.phases.values():
+        if phase.placement not in plan.placements:
+            raise PlanError(f'{file}: phase {phase.number} names placement "{phase.placement}", which [placement] does not define')
+    if plan.restore.profile not in plan.profiles:
+        raise PlanError(f'{file}: [restore].profile names profile "{plan.restore.profile}", which is not defined (defined: {defined(plan.profiles)})')
+    if plan.restore.placement not in plan.placements:
+        raise PlanError(f'{file}: [restore].placement names "{plan.restore.placement}", which [placement] does not define')
+    for baseline in plan.baselines:
+        if baseline.test not in plan.tests:
+            raise PlanError(f'{file}: baseline {baseline.id} is for test "{baseline.test}", which is not defined')
+    high = plan.criteria.p99_levels[1]
+    for key, number in (("full_success_through_level", plan.criteria.full_success_through_level), ("p99_levels", high)):
+        if number > len(plan.levels):
+            raise PlanError(f"{file}: [criteria].{key} names level {number}, but the ramp has {len(plan.levels)} levels")

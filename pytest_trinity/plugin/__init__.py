@@ -1,0 +1,1 @@
+"""The pytest plugin (entry point `trinity`): it only gathers the hook implementations."""
