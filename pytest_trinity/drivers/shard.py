@@ -86,6 +86,8 @@ class ShardRun:
         self.kinds = [KindState(k, self.open) for k in spec.kinds]
         self.cycle = [i for i, k in enumerate(spec.kinds) for _ in range(k.weight)]
         self.cycle_pos = 0
+        self.cycle_kinds = [self.kinds[i] for i in self.cycle]
+        self.cycle_len = len(self.cycle_kinds)
         if isinstance(self.model, ClosedModel):
             planned = self.model.requests
         else:
@@ -118,7 +120,7 @@ class ShardRun:
     def pick(self) -> KindState:
         i = self.cycle_pos
         self.cycle_pos = i + 1
-        return self.kinds[self.cycle[i % len(self.cycle)]]
+        return self.cycle_kinds[i % self.cycle_len]
 
     def take(self) -> KindState | None:
         """Consume one request of the budget and return its kind, or None when spent/stopping."""
@@ -133,6 +135,7 @@ class ShardRun:
             self.stop_reason = reason
         if not self.stopping:
             self.stopping = True
+            self.remaining = 0  # the hot paths only look at this
             for hook in self.stop_hooks:
                 hook()
         if self.stop_waiter is not None and not self.stop_waiter.done():

@@ -8,17 +8,15 @@ fall back to nothing.
 
 from __future__ import annotations
 
-import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
+from pytest_trinity.tomlschema import MISSING, FileError, Table, display_path, read_toml
 from pytest_trinity.plan.model import (
     COMPARATORS, Baseline, Checklist, Criteria, Endurance, Level, Phase, Plan, PlanTest, Profile,
     RedFlag, Restore, Telemetry,
 )
 
-_MISSING = object()
 PROTOCOLS = ("tcp", "udp")
 TOPOLOGIES = ("direct", "balanced")
 KEY_TIERS = ("public", "partner")
@@ -28,116 +26,22 @@ STRESS_COLUMNS = ("batch", "micro_batch", "flush_ms", "db_max_open", "db_max_idl
 SHARED_INTS = ("qps", "burst", "ttl_s", "config_poll_s", "cache_max_retries", "cache_dial_ms", "cache_write_ms")
 
 
-class PlanError(ValueError):
+class PlanError(FileError):
     """profiles.toml (or a user's plan file) is not a valid plan; the message says what to fix."""
-
-
-def _show(value: Any) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except TypeError:
-        return repr(value)
-
-
-class _Table:
-    """A TOML table being read: typed getters, and a check that no unknown key is left."""
-
-    def __init__(self, file: str, path: str, data: Any):
-        self.file, self.path = file, path
-        if not isinstance(data, dict):
-            raise PlanError(f"{file}: [{path}] must be a table, got {_show(data)}")
-        self.data = data
-        self.used: set[str] = set()
-
-    def fail(self, key: str, expected: str, value: Any) -> PlanError:
-        return PlanError(f"{self.file}: [{self.path}].{key} must be {expected}, got {_show(value)}")
-
-    def raw(self, key: str, default: Any = _MISSING) -> Any:
-        self.used.add(key)
-        if key in self.data:
-            return self.data[key]
-        if default is _MISSING:
-            raise PlanError(f"{self.file}: [{self.path}] is missing the key {key!r}")
-        return default
-
-    def sub(self, key: str) -> "_Table":
-        return _Table(self.file, f"{self.path}.{key}" if self.path else key, self.raw(key))
-
-    def int(self, key: str, minimum: int = 1, default: Any = _MISSING) -> int:
-        value = self.raw(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            expected = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
-            raise self.fail(key, expected, value)
-        return value
-
-    def num(self, key: str, minimum: float = 0.0, maximum: float | None = None, default: Any = _MISSING) -> float:
-        value = self.raw(key, default)
-        if value is None and default is None:
-            return None  # type: ignore[return-value]
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= minimum
-        if ok and maximum is not None:
-            ok = value <= maximum
-        if not ok:
-            bounds = f"between {minimum:g} and {maximum:g}" if maximum is not None else f"≥ {minimum:g}"
-            raise self.fail(key, f"a number {bounds}", value)
-        return float(value)
-
-    def str(self, key: str, choices: tuple[str, ...] = (), default: Any = _MISSING) -> str:
-        value = self.raw(key, default)
-        if value is None and default is None:
-            return None  # type: ignore[return-value]
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, "a non-empty string", value)
-        if choices and value not in choices:
-            raise self.fail(key, "one of " + ", ".join(_show(c) for c in choices), value)
-        return value
-
-    def bool(self, key: str, default: Any = _MISSING) -> bool:
-        value = self.raw(key, default)
-        if not isinstance(value, bool):
-            raise self.fail(key, "true or false", value)
-        return value
-
-    def strs(self, key: str, choices: tuple[str, ...] = (), default: Any = _MISSING, nonempty: bool = True) -> tuple[str, ...]:
-        value = self.raw(key, default)
-        expected = "a list of strings" + (" from " + ", ".join(_show(c) for c in choices) if choices else "")
-        if not isinstance(value, list) or (nonempty and not value):
-            raise self.fail(key, "a non-empty " + expected if nonempty else expected, value)
-        for item in value:
-            if not isinstance(item, str) or (choices and item not in choices):
-                raise self.fail(key, expected, value)
-        return tuple(value)
-
-    def keys(self) -> list[str]:
-        return list(self.data)
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            known = ", ".join(sorted(self.used))
-            raise PlanError(f"{self.file}: [{self.path}] has unknown key {unknown[0]!r} (known keys: {known})")
 
 
 def load_plan(path: Path | str) -> Plan:
     """Read and validate a plan file. Raises PlanError with a message naming what to fix."""
     path = Path(path)
-    file = path.name if path.name == "profiles.toml" else str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanError(f"{path}: plan file not found (give one with --trinity-profiles PATH)") from None
-    except OSError as exc:
-        raise PlanError(f"{path}: cannot read the plan file: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PlanError(f"{file}: not valid TOML: {exc}") from None
-    root = _Table(file, "", data)
+    file = display_path(path)
+    root = Table(file, "", read_toml(path, PlanError, "plan file", "--trinity-profiles"), PlanError)
     plan = _read_plan(root, path)
     root.done()
     _check_references(file, plan)
     return plan
 
 
-def _read_plan(root: _Table, path: Path) -> Plan:
+def _read_plan(root: Table, path: Path) -> Plan:
     head = root.sub("plan")
     name, version = head.str("name"), head.str("version")
     head.done()
@@ -159,7 +63,7 @@ def _read_plan(root: _Table, path: Path) -> Plan:
     )
 
 
-def _numbered(table: _Table, what: str) -> dict[int, str]:
+def _numbered(table: Table, what: str) -> dict[int, str]:
     """Keys of `table` that must be 1..N without gaps; returns {number: key}."""
     numbers: dict[int, str] = {}
     for key in table.keys():
@@ -177,7 +81,7 @@ def _numbered(table: _Table, what: str) -> dict[int, str]:
     return dict(sorted(numbers.items()))
 
 
-def _read_levels(table: _Table) -> tuple[Level, ...]:
+def _read_levels(table: Table) -> tuple[Level, ...]:
     levels = []
     for number, key in _numbered(table, "level").items():
         t = table.sub(key)
@@ -186,7 +90,7 @@ def _read_levels(table: _Table) -> tuple[Level, ...]:
     return tuple(levels)
 
 
-def _read_phases(table: _Table) -> dict[int, Phase]:
+def _read_phases(table: Table) -> dict[int, Phase]:
     phases = {}
     for number, key in _numbered(table, "phase").items():
         t = table.sub(key)
@@ -195,7 +99,7 @@ def _read_phases(table: _Table) -> dict[int, Phase]:
     return phases
 
 
-def _read_tests(table: _Table) -> dict[str, PlanTest]:
+def _read_tests(table: Table) -> dict[str, PlanTest]:
     tests = {}
     for test_id in table.keys():
         t = table.sub(test_id)
@@ -226,7 +130,7 @@ def _read_tests(table: _Table) -> dict[str, PlanTest]:
     return tests
 
 
-def _read_profiles(table: _Table, shared_table: _Table) -> dict[str, Profile]:
+def _read_profiles(table: Table, shared_table: Table) -> dict[str, Profile]:
     shared = {key: shared_table.int(key, minimum=0) for key in SHARED_INTS}
     shared["log_level"] = shared_table.str("log_level")
     shared_table.done()
@@ -237,14 +141,14 @@ def _read_profiles(table: _Table, shared_table: _Table) -> dict[str, Profile]:
         values: dict[str, Any] = {col: t.int(col) for col in STRESS_COLUMNS}
         # A stress profile takes the shared values; a production profile states its own.
         for key in SHARED_INTS:
-            values[key] = t.int(key, minimum=0, default=_MISSING if production else shared[key])
-        values["log_level"] = t.str("log_level", default=_MISSING if production else shared["log_level"])
+            values[key] = t.int(key, minimum=0, default=MISSING if production else shared[key])
+        values["log_level"] = t.str("log_level", default=MISSING if production else shared["log_level"])
         t.done()
         profiles[name] = Profile(name=name, production=production, **values)
     return profiles
 
 
-def _read_criteria(t: _Table) -> Criteria:
+def _read_criteria(t: Table) -> Criteria:
     p99_levels = t.raw("p99_levels")
     if not (isinstance(p99_levels, list) and len(p99_levels) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in p99_levels) and p99_levels[0] <= p99_levels[1]):
         raise t.fail("p99_levels", "a pair of level numbers [first, last]", p99_levels)
@@ -260,7 +164,7 @@ def _read_criteria(t: _Table) -> Criteria:
     return criteria
 
 
-def _read_red_flags(table: _Table) -> tuple[RedFlag, ...]:
+def _read_red_flags(table: Table) -> tuple[RedFlag, ...]:
     flags = []
     for flag_id in table.keys():
         t = table.sub(flag_id)
@@ -280,7 +184,7 @@ def _read_red_flags(table: _Table) -> tuple[RedFlag, ...]:
     return tuple(flags)
 
 
-def _read_baselines(table: _Table) -> tuple[Baseline, ...]:
+def _read_baselines(table: Table) -> tuple[Baseline, ...]:
     baselines = []
     for baseline_id in table.keys():
         t = table.sub(baseline_id)
@@ -300,7 +204,7 @@ def _read_baselines(table: _Table) -> tuple[Baseline, ...]:
     return tuple(baselines)
 
 
-def _read_telemetry(t: _Table) -> Telemetry:
+def _read_telemetry(t: Table) -> Telemetry:
     telemetry = Telemetry(
         poll_s=t.num("poll_s", minimum=0.001),
         publish_s=t.num("publish_s", minimum=0.001),
@@ -312,13 +216,13 @@ def _read_telemetry(t: _Table) -> Telemetry:
     return telemetry
 
 
-def _read_checklist(t: _Table) -> Checklist:
+def _read_checklist(t: Table) -> Checklist:
     checklist = Checklist(t.int("usage_logs_max_rows"), t.num("verify_reset_timeout_s", minimum=0.001))
     t.done()
     return checklist
 
 
-def _read_placements(table: _Table) -> dict[str, dict[str, str]]:
+def _read_placements(table: Table) -> dict[str, dict[str, str]]:
     placements = {}
     for name in table.keys():
         t = table.sub(name)
@@ -327,7 +231,7 @@ def _read_placements(table: _Table) -> dict[str, dict[str, str]]:
     return placements
 
 
-def _read_restore(t: _Table) -> Restore:
+def _read_restore(t: Table) -> Restore:
     restore = Restore(t.str("profile"), t.bool("governor"), t.str("placement"))
     t.done()
     return restore

@@ -1,1 +1,20 @@
-"""The pytest plugin (entry point `trinity`): it only gathers the hook implementations."""
+"""The pytest plugin (entry point `trinity`): it only gathers the hook implementations.
+
+  options.py     --trinity-* options, ini twins, Settings
+  configure.py   markers; settings, plan and target loaded into config.stash
+  collection.py  one case per ramp level, stable ids, implied markers
+  plan_table.py  --trinity-plan
+  fixtures.py    trinity_plan, trinity_test, trinity_target, …
+"""
+
+from pytest_trinity.plugin.collection import pytest_collection_modifyitems, pytest_generate_tests
+from pytest_trinity.plugin.configure import pytest_configure
+from pytest_trinity.plugin.fixtures import trinity_plan, trinity_profile, trinity_settings, trinity_target, trinity_test
+from pytest_trinity.plugin.options import pytest_addoption
+from pytest_trinity.plugin.plan_table import pytest_report_collectionfinish, pytest_runtestloop
+
+__all__ = [
+    "pytest_addoption", "pytest_collection_modifyitems", "pytest_configure", "pytest_generate_tests",
+    "pytest_report_collectionfinish", "pytest_runtestloop", "trinity_plan", "trinity_profile",
+    "trinity_settings", "trinity_target", "trinity_test",
+]

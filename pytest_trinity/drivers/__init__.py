@@ -1,0 +1,18 @@
+"""Load drivers: HTTP/1.1 (TLS too) and UDP load at wrk speed, closed and open models,
+several processes, HdrHistogram latencies. This module only re-exports the public API."""
+
+from pytest_trinity.drivers.codec import Codec, JsonCodec, register_codec
+from pytest_trinity.drivers.latency import Latency, SecondSample
+from pytest_trinity.drivers.outcomes import Outcomes
+from pytest_trinity.drivers.result import KindResult, LoadResult, ShardResult
+from pytest_trinity.drivers.runner import Progress, WorkerError, run_load, run_load_async, run_load_inline
+from pytest_trinity.drivers.shard import raise_nofile_limit, run_shard, run_shard_async
+from pytest_trinity.drivers.spec import (ClosedModel, HttpRequest, LoadSpec, OpenModel, ShardSpec, Target,
+                                         UdpRequest, split)
+
+__all__ = [
+    "ClosedModel", "Codec", "HttpRequest", "JsonCodec", "KindResult", "Latency", "LoadResult", "LoadSpec",
+    "OpenModel", "Outcomes", "Progress", "SecondSample", "ShardResult", "ShardSpec", "Target", "UdpRequest",
+    "WorkerError", "raise_nofile_limit", "register_codec", "run_load", "run_load_async", "run_load_inline",
+    "run_shard", "run_shard_async", "split",
+]

@@ -1,0 +1,75 @@
+"""UDP request/reply codecs. A codec turns a request id into datagram bytes and a reply
+datagram back into (id, error text or None). The default is DESIGN.md's JSON codec:
+`{"id":<u64>,"key":"…","symbol":"…"}` → `{"id":<same>,"symbol","price","ts"}` or
+`{"id":…,"error":"…"}`. Other codecs register under a name with `register_codec`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable, Protocol
+
+from pytest_trinity.drivers.spec import UdpRequest
+
+
+class Codec(Protocol):
+    def encode(self, request_id: int) -> bytes: ...
+
+    def decode(self, datagram: bytes) -> tuple[int, str | None]:
+        """(request id, error text or None); raises ValueError for an undecodable datagram."""
+        ...
+
+
+class JsonCodec:
+    """The JSON codec. Encoding appends the id to prebuilt bytes; decoding reads the id from
+    the reply's head without a JSON parse unless the reply is an error or oddly laid out."""
+
+    __slots__ = ("prefix", "rest")
+
+    def __init__(self, kind: UdpRequest) -> None:
+        self.prefix = b'{"id":'
+        tail = {"symbol": kind.symbol} if kind.api_key is None else {"key": kind.api_key, "symbol": kind.symbol}
+        self.rest = b"," + json.dumps(tail, separators=(",", ":")).encode()[1:]
+
+    def encode(self, request_id: int) -> bytes:
+        return self.prefix + b"%d" % request_id + self.rest
+
+    def __repr__(self) -> str:
+        return "JsonCodec()"
+
+    @staticmethod
+    def decode(datagram: bytes) -> tuple[int, str | None]:
+        if datagram.startswith(b'{"id":') and b'"error"' not in datagram:
+            end = datagram.find(b",", 6)
+            if end < 0:
+                end = datagram.find(b"}", 6)
+            try:
+                return int(datagram[6:end]), None
+            except ValueError:
+                pass
+        try:
+            obj = json.loads(datagram)
+            rid = obj["id"]
+            if not isinstance(rid, int) or isinstance(rid, bool):
+                raise ValueError("id is not an integer")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"undecodable reply: {exc}") from None
+        err = obj.get("error")
+        return rid, (None if err is None else str(err))
+
+
+CodecFactory = Callable[[UdpRequest], Codec]
+_CODECS: dict[str, CodecFactory] = {"json": JsonCodec}
+
+
+def register_codec(name: str, factory: CodecFactory) -> None:
+    """Make a codec available to `UdpRequest(codec=name)` (register it in the worker too,
+    e.g. at import time of the module that defines it)."""
+    _CODECS[name] = factory
+
+
+def make_codec(kind: UdpRequest) -> Codec:
+    try:
+        return _CODECS[kind.codec](kind)
+    except KeyError:
+        raise ValueError(f"unknown UDP codec {kind.codec!r}; known: {sorted(_CODECS)}") from None

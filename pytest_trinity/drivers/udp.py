@@ -1,0 +1,254 @@
+"""The UDP hot path for one shard: several connected non-blocking sockets drained with
+`add_reader` + `recv`, request ids correlating replies, timeouts turning requests into
+`lost`, replies after the timeout counted `late` (never ok), error replies counted by text.
+Drives the closed model (N requests, W in flight) and the open model (fixed rate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import deque
+from time import monotonic_ns
+
+from pytest_trinity.drivers.codec import make_codec
+from pytest_trinity.drivers.shard import KindState, ShardRun
+from pytest_trinity.drivers.spec import OpenModel
+
+RECV_BATCH = 512
+EXPIRED_KEEP = 1 << 20  # ids remembered after their timeout, to recognise late replies
+
+
+class UdpDriver:
+    def __init__(self, run: ShardRun) -> None:
+        self.run = run
+        self.loop = asyncio.get_running_loop()
+        spec = run.spec
+        self.open = run.open
+        for k in run.kinds:
+            k.payload = make_codec(k.spec)
+        self.decode = run.kinds[0].payload.decode
+        self.socks: list[socket.socket] = []
+        self.sock_i = 0
+        # id -> (t_send_ns, t_plan_ns, kind); insertion order is send order
+        self.pending: dict[int, tuple[int, int, KindState]] = {}
+        self.expired: dict[int, KindState] = {}
+        self.next_id = (run.shard.index << 40) + 1
+        self.window = run.model.connections if isinstance(run.model, OpenModel) else run.model.concurrency
+        self.backlog: deque[int] = deque()
+        self.generating = False
+        self.planned = 0
+        self.grace_ns = int((spec.late_grace if spec.late_grace is not None else spec.timeout) * 1e9)
+        self.done: asyncio.Future = self.loop.create_future()
+        self.strays = 0
+        run.housekeepers.append(self.check_timeouts)
+        run.stop_hooks.append(self.on_stop)
+
+    # --- sockets -------------------------------------------------------------------------
+    def open_sockets(self) -> None:
+        t = self.run.spec.target
+        for _ in range(max(1, self.run.spec.udp_sockets)):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setblocking(False)
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            except OSError:
+                pass
+            s.connect((t.host, t.port))
+            self.socks.append(s)
+            self.loop.add_reader(s.fileno(), self.drain, s)
+
+    def close_sockets(self) -> None:
+        for s in self.socks:
+            try:
+                self.loop.remove_reader(s.fileno())
+            except Exception:
+                pass
+            s.close()
+        self.socks = []
+
+    # --- hot path ------------------------------------------------------------------------
+    def send(self, kind: KindState, planned_ns: int) -> None:
+        rid = self.next_id
+        self.next_id = rid + 1
+        socks = self.socks
+        i = self.sock_i
+        self.sock_i = i + 1
+        sock = socks[i % len(socks)]
+        t = monotonic_ns()
+        try:
+            sock.send(kind.payload.encode(rid))
+        except (BlockingIOError, InterruptedError):
+            kind.tally.lost += 1  # the kernel dropped it before it left
+            return
+        except OSError:
+            kind.tally.connect_error += 1  # e.g. ICMP port unreachable reported on send
+            return
+        kind.tally.sent += 1
+        self.pending[rid] = (t, planned_ns or t, kind)
+
+    def drain(self, sock: socket.socket) -> None:
+        recv = sock.recv
+        decode = self.decode
+        pending = self.pending
+        open_model = self.open
+        freed = 0
+        for _ in range(RECV_BATCH):
+            try:
+                data = recv(2048)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                continue  # ICMP errors surface here; the request will time out as lost
+            now = monotonic_ns()
+            try:
+                rid, err = decode(data)
+            except ValueError:
+                self.strays += 1
+                continue
+            entry = pending.pop(rid, None)
+            if entry is None:
+                kind = self.expired.pop(rid, None)
+                if kind is not None:
+                    kind.tally.lost -= 1
+                    kind.tally.late += 1
+                else:
+                    self.strays += 1
+                continue
+            t_send, t_plan, kind = entry
+            lat = (now - t_plan) // 1000
+            kind.raw.append(lat)
+            if open_model:
+                kind.raw_service.append((now - t_send) // 1000)
+            if err is None:
+                kind.tally.ok += 1
+            else:
+                kind.tally.error_reply(err)
+            freed += 1
+        if freed:
+            self.refill()
+
+    def refill(self) -> None:
+        run = self.run
+        if run.stopping:
+            return
+        room = self.window - len(self.pending)
+        if self.open:
+            backlog = self.backlog
+            while room > 0 and backlog:
+                self.send(run.pick(), self._plan_for_send())
+                room -= 1
+            self._maybe_done()
+            return
+        while room > 0 and run.remaining > 0:
+            run.remaining -= 1
+            self.send(run.pick(), 0)
+            room -= 1
+        if run.remaining <= 0 and not self.pending:
+            self._settle()
+
+    # --- open model ----------------------------------------------------------------------
+    def _plan_for_send(self) -> int:
+        planned = self.backlog.popleft()
+        lag = (monotonic_ns() - planned) // 1000
+        if lag > self.late_send_us:
+            self.run.late_sends += 1
+        if lag > self.run.max_send_lag_us:
+            self.run.max_send_lag_us = lag
+        return planned
+
+    def _generate(self) -> None:
+        if not self.generating or self.run.stopping:
+            return
+        now = monotonic_ns()
+        total = self.run.total
+        while self.next_plan_ns <= now and self.planned < total and self.next_plan_ns < self.plan_end_ns:
+            self.backlog.append(self.next_plan_ns)
+            self.planned += 1
+            self.next_plan_ns = self.start_ns + self.planned * self.interval_ns
+        self.refill()
+        if self.planned >= total or self.next_plan_ns >= self.plan_end_ns:
+            self.loop.call_later(max(0.0, (self.plan_end_ns - now) / 1e9), self._end_plan)
+            return
+        self.loop.call_later(max(0.0, (self.next_plan_ns - monotonic_ns()) / 1e9), self._generate)
+
+    def _end_plan(self) -> None:
+        if not self.generating:
+            return
+        self.generating = False
+        self.run.unsent += len(self.backlog)
+        self.backlog.clear()
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if not self.generating and not self.backlog and not self.pending:
+            self._settle()
+
+    def _settle(self) -> None:
+        """All requests answered or timed out: wait the grace period for late replies."""
+        if self.done.done() or self.settling:
+            return
+        self.settling = True
+        if not self.expired:
+            self.done.set_result(None)
+            return
+        self.settle_until = monotonic_ns() + self.grace_ns
+
+    settling = False
+    settle_until = 0
+
+    # --- bounds --------------------------------------------------------------------------
+    def check_timeouts(self, now: int) -> None:
+        limit = now - self.run.timeout_ns
+        pending = self.pending
+        old = []
+        for rid, entry in pending.items():
+            if entry[0] >= limit:
+                break
+            old.append(rid)
+        expired = self.expired
+        for rid in old:
+            kind = pending.pop(rid)[2]
+            kind.tally.lost += 1
+            expired[rid] = kind
+        while len(expired) > EXPIRED_KEEP:
+            del expired[next(iter(expired))]
+        if old:
+            self.refill()
+        if self.settling and not self.done.done() and (not self.expired or now >= self.settle_until):
+            self.done.set_result(None)
+
+    def on_stop(self) -> None:
+        self.generating = False
+        self.run.unsent += len(self.backlog)
+        self.backlog.clear()
+        for _, _, kind in self.pending.values():
+            kind.tally.abandoned += 1
+        self.pending.clear()
+        if not self.done.done():
+            self.done.set_result(None)
+
+    async def drive(self) -> None:
+        run = self.run
+        if run.total <= 0:
+            return
+        self.open_sockets()
+        try:
+            if isinstance(run.model, OpenModel):
+                m = run.model
+                self.late_send_us = m.late_send_us
+                self.interval_ns = int(1e9 / m.rate)
+                self.start_ns = monotonic_ns()
+                self.next_plan_ns = self.start_ns
+                self.plan_end_ns = self.start_ns + int(m.duration * 1e9)
+                self.generating = True
+                self._generate()
+            else:
+                self.refill()
+            await self.done
+        finally:
+            self.close_sockets()
+
+
+async def drive_udp(run: ShardRun) -> None:
+    await UdpDriver(run).drive()

@@ -1,0 +1,55 @@
+"""Start of a session: resolve the settings, load the plan and the target, register markers.
+
+Any mistake in the options, the plan file or the targets file becomes a pytest usage error
+(exit code 4) whose message names what to fix; nothing here prints a traceback.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_trinity.plan import PlanError, load_plan
+from pytest_trinity.plugin.options import resolve_settings
+from pytest_trinity.plugin.state import STATE, TrinityState
+from pytest_trinity.targets import TargetError, load_target
+
+MARKERS = (
+    "trinity(test_id): a test of the performance plan (e.g. \"2b\"); pytest-trinity parametrizes it over the ramp levels",
+    "tcp: a plan test that sends TCP/HTTP load",
+    "udp: a plan test that sends UDP load",
+    "endurance: a plan test that holds load for a long time (2e)",
+)
+
+
+def _phase_marker(number: int) -> str:
+    return f"phase{number}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    for number in (1, 2):
+        config.addinivalue_line("markers", f"{_phase_marker(number)}: a test of phase {number} of the plan")
+    if config.getoption("help", False) or config.getoption("version", False):
+        return
+    settings = resolve_settings(config)
+    plan = None
+    if settings.profiles_given or settings.profiles.is_file():
+        try:
+            plan = load_plan(settings.profiles)
+        except PlanError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        for number in plan.phases:
+            if number not in (1, 2):
+                config.addinivalue_line("markers", f"{_phase_marker(number)}: a test of phase {number} of the plan")
+        unknown = [n for n in settings.levels or () if n > len(plan.levels)]
+        if unknown:
+            raise pytest.UsageError(
+                f"--trinity-levels names level {unknown[0]}, but {plan.source.name} defines levels 1-{len(plan.levels)}"
+            )
+    collect_only = config.getoption("collectonly", False) or settings.show_plan
+    try:
+        target = load_target(settings.target, settings.targets_file, resolve_secrets=not collect_only)
+    except TargetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[STATE] = TrinityState(settings=settings, plan=plan, target=target)

@@ -1,0 +1,116 @@
+"""The `--trinity-*` options and their ini twins, resolved once into a frozen `Settings`.
+
+Precedence: command line, then the ini file, then the default. Every value goes through the
+same parser whichever way it came, so `--trinity-scale 2` and `trinity_scale = 2` fail with
+the same message. Relative paths are taken from the working directory on the command line,
+from the ini file's folder in the ini file, and from the rootdir for defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_trinity.plan import parse_level_selection, parse_scale
+
+
+@dataclass(frozen=True)
+class Settings:
+    target: str
+    targets_file: Path | None
+    profiles: Path
+    profiles_given: bool
+    scale: float
+    levels: tuple[int, ...] | None  # None: every level of the ramp
+    report_dir: Path
+    show_plan: bool
+
+
+@dataclass(frozen=True)
+class _Option:
+    name: str  # ini name; the flag is --<name with dashes>
+    metavar: str
+    help: str
+    default: str | None
+    parse: Callable[[str], Any] = str
+    is_path: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS = (
+    _Option("trinity_target", "NAME", "target to test: 'local' (default) starts the bundled reference cluster on loopback; any other name is a table of --trinity-targets", "local"),
+    _Option("trinity_targets", "FILE", "TOML file of target definitions (see docs/targets.md)", None, is_path=True),
+    _Option("trinity_profiles", "PATH", "the plan file (default: profiles.toml in the rootdir)", "profiles.toml", is_path=True),
+    _Option("trinity_scale", "S", "scale requests and concurrency by S, 0 < S ≤ 1 (at least 1 of each); level ids keep the plan's numbers", "1", parse_scale),
+    _Option("trinity_levels", "LEVELS", "ramp levels to run: a range or a list, e.g. 1-9, 5 or 1-3,7 (default: all)", None, parse_level_selection),
+    _Option("trinity_report_dir", "DIR", "where results are written (default: reports/ in the rootdir)", "reports", is_path=True),
+)
+
+
+def _argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def checked(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    checked.__name__ = parse.__name__
+    return checked
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("trinity", "pytest-trinity: run the performance validation plan")
+    for option in OPTIONS:
+        group.addoption(
+            option.flag, dest=option.name, metavar=option.metavar, default=None,
+            type=_argparse_type(option.parse), help=option.help,
+        )
+        parser.addini(option.name, f"ini twin of {option.flag}: {option.help}", default=None)
+    group.addoption(
+        "--trinity-plan", dest="trinity_plan", action="store_true", default=False,
+        help="print the plan after scaling (tests, levels, requests, concurrency, profile) and exit without sending traffic",
+    )
+
+
+def _value(config: pytest.Config, option: _Option) -> tuple[Any, bool]:
+    """Return (value, given) for one option, honouring CLI > ini > default."""
+    cli = config.getoption(option.name)
+    if cli is not None:
+        return (Path(cli) if option.is_path else cli), True
+    raw = config.getini(option.name)
+    if raw not in (None, ""):
+        where = config.inipath.name if config.inipath else "the ini file"
+        try:
+            value = option.parse(raw)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{where}: ini option {option.name} {exc}") from None
+        if option.is_path:
+            base = config.inipath.parent if config.inipath else config.rootpath
+            value = base / value
+        return value, True
+    if option.default is None:
+        return None, False
+    value = option.parse(option.default)
+    return (config.rootpath / value if option.is_path else value), False
+
+
+def resolve_settings(config: pytest.Config) -> Settings:
+    values = {option.name: _value(config, option) for option in OPTIONS}
+    return Settings(
+        target=values["trinity_target"][0],
+        targets_file=values["trinity_targets"][0],
+        profiles=values["trinity_profiles"][0],
+        profiles_given=values["trinity_profiles"][1],
+        scale=values["trinity_scale"][0],
+        levels=values["trinity_levels"][0],
+        report_dir=values["trinity_report_dir"][0],
+        show_plan=bool(config.getoption("trinity_plan")),
+    )

@@ -1,0 +1,79 @@
+"""Frozen dataclasses for a target: its two topologies' addresses, its secrets, its AWS ids.
+
+Secrets are `Secret` objects whose repr and str show only where they come from
+(`env:VAR`), so a target can be logged, reported or put in an assertion message safely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value read from an environment variable; it prints as `env:NAME`, never as itself."""
+
+    source: str
+    value: str = field(repr=False, compare=False)
+
+    def __str__(self) -> str:
+        return self.source
+
+    def __repr__(self) -> str:
+        return f"Secret({self.source})"
+
+    def reveal(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where one topology answers: API and admin base URLs, and the UDP (host, port)."""
+
+    api: str
+    admin: str
+    udp: tuple[str, int] | None = None
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        hosts = [urlsplit(self.api).hostname or "", urlsplit(self.admin).hostname or ""]
+        if self.udp:
+            hosts.append(self.udp[0])
+        return tuple(hosts)
+
+
+@dataclass(frozen=True)
+class AwsIds:
+    """The AWS identifiers the cloud red flags and the restore step need (all optional)."""
+
+    region: str | None = None
+    endpoint_url: str | None = None
+    ecs_cluster: str | None = None
+    services: tuple[tuple[str, str], ...] = ()
+    alb: str | None = None
+    nlb: str | None = None
+    db_cluster: str | None = None
+    cache_cluster: str | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A system under test. `local` targets get their addresses when the cluster starts."""
+
+    name: str
+    local: bool = False
+    description: str = ""
+    direct: Endpoints | None = None
+    balanced: Endpoints | None = None
+    public_key: Secret | None = None
+    partner_key: Secret | None = None
+    admin_token: Secret | None = None
+    redis_url: Secret | str | None = None
+    ca_file: str | None = None
+    aws: AwsIds | None = None
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value of this target, for redaction."""
+        values = (self.public_key, self.partner_key, self.admin_token, self.redis_url)
+        return tuple(v.reveal() for v in values if isinstance(v, Secret) and v.reveal())
