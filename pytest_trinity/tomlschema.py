@@ -7,6 +7,7 @@ than a silent default.
 
 from __future__ import annotations
 
+import difflib
 import json
 import tomllib
 from pathlib import Path
@@ -65,7 +66,9 @@ class Table:
         if key in self.data:
             return self.data[key]
         if default is MISSING:
-            raise self.error(f"{self.file}: [{self.path}] is missing the key {key!r}")
+            near = difflib.get_close_matches(key, [k for k in self.data if isinstance(k, str)], n=1)
+            hint = f" (is {near[0]!r} a misspelling of it?)" if near else ""
+            raise self.error(f"{self.file}: [{self.path}] is missing the key {key!r}{hint}")
         return default
 
     def sub(self, key: str) -> "Table":

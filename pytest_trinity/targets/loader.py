@@ -79,7 +79,8 @@ def _read_target(t: Table, name: str, base: Path, resolve: bool) -> Target:
         if _ENV_REF.match(raw):
             redis_url = _secret(t, "redis_url", resolve)
         elif urlsplit(raw).scheme not in ("redis", "rediss") or urlsplit(raw).password:
-            raise t.fail("redis_url", "a redis:// or rediss:// URL without a password, or env:VAR_NAME", raw)
+            # Not echoed: a URL with a password is itself a secret.
+            raise TargetError(f"{t.file}: [{t.path}].redis_url must be a redis:// or rediss:// URL without a password, or env:VAR_NAME")
         else:
             redis_url = raw
     ca_file = None
