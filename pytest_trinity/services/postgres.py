@@ -74,7 +74,7 @@ def run_postgres(port: int | None = None) -> Iterator[PostgresServer]:
         argv = [
             postgres, "-D", str(data), "-h", LOOPBACK, "-p", str(port), "-k", tmp,
             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-            "-c", "max_connections=300",
+            "-c", "max_connections=500",
         ]
         with Daemon("postgres", argv, workdir, ready_ports=(port,), preexec=preexec) as daemon:
             yield PostgresServer(port, daemon)
