@@ -180,6 +180,7 @@ class HttpDriver:
         self.next_plan_ns = 0
         self.plan_end_ns = 0
         self.generating = False
+        self.started = False
         self.slots: list[asyncio.Task] = []
         self.all_done: asyncio.Future = self.loop.create_future()
         run.stop_hooks.append(self.on_stop)
@@ -200,7 +201,7 @@ class HttpDriver:
         if self.run.stopping:
             return False
         if self.open:
-            return self.generating or bool(self.backlog)
+            return not self.started or self.generating or bool(self.backlog)
         return self.run.remaining > 0
 
     async def slot(self) -> None:
@@ -290,7 +291,7 @@ class HttpDriver:
         self._maybe_done()
 
     def _maybe_done(self) -> None:
-        if self.open and not self.generating and not self.backlog and not self.all_done.done():
+        if self.open and self.started and not self.generating and not self.backlog and not self.all_done.done():
             if not any(c.busy for c in self.conns):
                 self.all_done.set_result(None)
 
@@ -341,6 +342,7 @@ class HttpDriver:
             self.next_plan_ns = self.run_start_ns
             self.plan_end_ns = self.run_start_ns + int(run.model.duration * 1e9)
             self.generating = True
+            self.started = True
             self._generate()
             await self.all_done
             self.generating = False

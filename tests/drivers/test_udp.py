@@ -1,0 +1,76 @@
+"""UDP driver correctness: ok, lost, late and error replies counted exactly against a responder
+that drops, delays and refuses known sets of request ids; the JSON codec."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import server_process, udp_stats
+
+from pytest_trinity.drivers import (ClosedModel, JsonCodec, LoadSpec, OpenModel, Target, UdpRequest, run_load,
+                                    run_load_async)
+
+TIMEOUT_MS = 300
+
+
+def expected(ids: range) -> dict[str, int]:
+    rules = {3: "lost", 5: "late", 7: "error"}
+    out = {"ok": 0, "lost": 0, "late": 0, "error": 0}
+    for i in ids:
+        out[rules.get(i % 10, "ok")] += 1
+    return out
+
+
+@pytest.fixture
+def responder() -> int:
+    with server_process("udp", "--timeout-ms", str(TIMEOUT_MS)) as port:
+        yield port
+
+
+def test_lost_late_and_error_replies_are_exact(responder: int) -> None:
+    n = 1234
+    spec = LoadSpec(Target("127.0.0.1", responder), (UdpRequest("price", api_key="udp-secret"),),
+                    ClosedModel(n, 32), max_requests=n, max_seconds=60, timeout=TIMEOUT_MS / 1000,
+                    late_grace=3.0, udp_sockets=3)
+    r = asyncio.run(run_load_async(spec))
+    o = r.outcomes
+    exp = expected(range(1, n + 1))  # a single shard numbers its requests 1..n
+    assert o.sent == n
+    assert o.ok == exp["ok"]
+    assert o.lost == exp["lost"]
+    assert o.late == exp["late"]
+    assert o.error_replies == {"rate_limited": exp["error"]}
+    assert o.completed == n and o.abandoned == 0
+    stats = udp_stats(responder)
+    assert stats["received"] == n and stats["dropped"] == exp["lost"] and stats["delayed"] == exp["late"]
+    # latencies only for answered requests (ok + error replies), never for late ones
+    assert r.latency.count == exp["ok"] + exp["error"]
+    assert r.latency.percentile_us(100) < TIMEOUT_MS * 1000 + 200_000
+    assert "udp-secret" not in repr(spec) and "udp-secret" not in str(r.to_dict())
+
+
+def test_open_model_udp_over_two_processes(responder: int) -> None:
+    spec = LoadSpec(Target("127.0.0.1", responder), (UdpRequest("price"),),
+                    OpenModel(rate=400, duration=1.5, connections=64, late_send_us=50_000),
+                    max_requests=10_000, max_seconds=30, timeout=TIMEOUT_MS / 1000, late_grace=2.0, processes=2)
+    r = run_load(spec)
+    o = r.outcomes
+    assert r.shards == 2
+    assert o.sent + r.unsent == 600
+    assert udp_stats(responder)["received"] == o.sent
+    assert o.ok + o.lost + o.late + sum(o.error_replies.values()) == o.sent
+    assert o.lost > 0 and o.late > 0 and o.ok > 0
+
+
+def test_json_codec_round_trip() -> None:
+    codec = JsonCodec(UdpRequest("x", symbol="ETH-USD", api_key="k"))
+    assert codec.encode(18446744073709551615) == b'{"id":18446744073709551615,"key":"k","symbol":"ETH-USD"}'
+    assert codec.decode(b'{"id":42,"symbol":"BTC-USD","price":1.0,"ts":1}') == (42, None)
+    assert codec.decode(b'{"id":43,"error":"monthly_cap"}') == (43, "monthly_cap")
+    assert codec.decode(b'{"symbol":"BTC-USD", "id": 44}') == (44, None)
+    assert codec.decode(b'{"id": 45 , "price": 2}') == (45, None)
+    with pytest.raises(ValueError):
+        codec.decode(b"not json")
+    with pytest.raises(ValueError):
+        codec.decode(b'{"price":1}')
