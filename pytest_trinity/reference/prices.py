@@ -49,17 +49,19 @@ class Entry:
     ts: float          # epoch seconds of the quote
     stored: float      # monotonic time the map got it (for the TTL)
     http_body: bytes   # {"symbol","price","source":"syncmap","ts"}
+    http_response: bytes  # the whole HTTP/1.1 200 answer carrying http_body
     udp_tail: bytes    # ,"symbol":…,"price":…,"ts":…}  (the id goes in front)
 
     @classmethod
     def make(cls, symbol: str, price: float, ts: float) -> "Entry":
         fields = b'"symbol":"%s","price":%s' % (symbol.encode(), repr(price).encode())
         stamp = b'"ts":%s' % repr(round(ts, 3)).encode()
-        return cls(
-            symbol, price, ts, time.monotonic(),
-            b"{" + fields + b',"source":"syncmap",' + stamp + b"}",
-            b"," + fields + b"," + stamp + b"}",
-        )
+        body = b"{" + fields + b',"source":"syncmap",' + stamp + b"}"
+        return cls(symbol, price, ts, time.monotonic(), body, ok_response(body), b"," + fields + b"," + stamp + b"}")
+
+
+def ok_response(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
 def body_for(symbol: str, price: float, ts: float, source: str) -> bytes:

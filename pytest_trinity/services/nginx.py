@@ -14,13 +14,29 @@ from pathlib import Path
 
 from pytest_trinity.services.process import Daemon, ServiceError, require_binary
 
+MODULE_DIRS = ("/usr/lib/nginx/modules", "/usr/share/nginx/modules", "/usr/lib64/nginx/modules")
 
-def nginx_conf(workdir: Path, http: str | None, stream: str | None, worker_connections: int, workers: str) -> str:
+
+def dynamic_module(name: str, package: str) -> str:
+    """The path of a dynamic nginx module (e.g. "ngx_stream_module"), or a ServiceError naming
+    the Debian package that ships it (Debian builds the stream module as libnginx-mod-stream)."""
+    for folder in MODULE_DIRS:
+        path = Path(folder) / f"{name}.so"
+        if path.exists():
+            return str(path)
+    raise ServiceError(f"nginx module {name} not found: install the Debian package '{package}' (apt-get install -y {package})")
+
+
+def nginx_conf(
+    workdir: Path, http: str | None, stream: str | None, worker_connections: int, workers: str,
+    modules: tuple[str, ...] = (),
+) -> str:
     temps = "\n".join(
         f"    {name}_temp_path {workdir / name};"
         for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     parts = [
+        *(f"load_module {m};" for m in modules),
         "user root;" if os.geteuid() == 0 else "",
         f"worker_processes {workers};",
         f"worker_rlimit_nofile {worker_connections * 2 + 64};",
@@ -43,9 +59,11 @@ def run_nginx(
     ready_ports: tuple[int, ...] = (),
     worker_connections: int = 4096,
     workers: str = "1",
+    modules: tuple[str, ...] = (),
 ) -> Iterator[Daemon]:
     """Run nginx in the foreground with the given `http`/`stream` block bodies.
 
+    `modules` are paths of dynamic modules to load (see `dynamic_module`).
     Waits until every TCP port in `ready_ports` accepts connections. The config is checked
     with `nginx -t` first, so a bad config is a ServiceError quoting nginx's own message.
     """
@@ -53,7 +71,7 @@ def run_nginx(
     with tempfile.TemporaryDirectory(prefix="trinity-nginx-") as tmp:
         workdir = Path(tmp)
         conf = workdir / "nginx.conf"
-        conf.write_text(nginx_conf(workdir, http, stream, worker_connections, workers))
+        conf.write_text(nginx_conf(workdir, http, stream, worker_connections, workers, modules))
         argv = [binary, "-p", str(workdir), "-c", str(conf), "-e", str(workdir / "error.log")]
         check = Daemon("nginx-check", [*argv, "-t", "-q"], workdir)
         with check:

@@ -1,0 +1,88 @@
+"""The local load balancer: a throw-away CA and server certificate, and the nginx config that
+terminates TLS for the API and admin (the ALB path) and proxies UDP to every node (the NLB path).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_trinity.services import ServiceError, require_binary
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+def make_certificates(folder: Path, days: int = 2) -> TlsFiles:
+    """A CA and a server certificate for 127.0.0.1/localhost signed by it (openssl CLI, EC keys)."""
+    openssl = require_binary("openssl", "openssl")
+    ca_key, ca, key, csr, cert = (folder / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem"))
+    ext = folder / "server.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                   "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    steps = [
+        [openssl, "req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca), "-days", str(days),
+         "-subj", "/CN=pytest-trinity reference CA", "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        [openssl, "req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1"],
+        [openssl, "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+         "-out", str(cert), "-days", str(days), "-extfile", str(ext)],
+    ]
+    for argv in steps:
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=folder, timeout=60)
+        if done.returncode != 0:
+            raise ServiceError(f"openssl failed making the load balancer's certificate: {done.stderr.strip()}")
+    for f in (ca_key, key):
+        f.chmod(0o600)
+    return TlsFiles(ca, cert, key)
+
+
+def http_block(tls: TlsFiles, api_port: int, admin_port: int, api: list[int], admin: list[int]) -> str:
+    def upstream(name: str, ports: list[int], keepalive: int) -> str:
+        servers = "\n".join(f"        server {LOOPBACK}:{p} max_fails=0;" for p in ports)
+        return f"    upstream {name} {{\n{servers}\n        keepalive {keepalive};\n    }}"
+
+    def server(port: int, upstream_name: str) -> str:
+        return f"""    server {{
+        listen {LOOPBACK}:{port} ssl;
+        ssl_certificate {tls.cert_file};
+        ssl_certificate_key {tls.key_file};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:trinity_{upstream_name}:1m;
+        keepalive_requests 1000000;
+        location / {{
+            proxy_pass http://{upstream_name};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_next_upstream error timeout;
+            proxy_connect_timeout 5s;
+            proxy_read_timeout 60s;
+        }}
+    }}"""
+
+    return "\n".join([
+        upstream("trinity_api", api, 256), upstream("trinity_admin", admin, 16),
+        server(api_port, "trinity_api"), server(admin_port, "trinity_admin"),
+    ])
+
+
+def stream_block(udp_port: int, udp: list[int]) -> str:
+    servers = "\n".join(f"        server {LOOPBACK}:{p};" for p in udp)
+    return f"""    upstream trinity_udp {{
+{servers}
+    }}
+    server {{
+        listen {LOOPBACK}:{udp_port} udp;
+        proxy_pass trinity_udp;
+        proxy_responses 1;
+        proxy_timeout 5s;
+    }}"""

@@ -1,0 +1,94 @@
+"""Snapshots: this node's (stress-stats, published to `cluster:stats:<node>`) and the cluster's
+(cluster-stats: every node's snapshot read in one Redis pipeline, with the missing ones named).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+from typing import Any
+
+from pytest_trinity.reference.counters import COUNTER_NAMES, GAUGES, derive_totals
+
+STATS_PREFIX = "cluster:stats:"
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def stats_key(node: str) -> str:
+    return STATS_PREFIX + node
+
+
+class ProcessSampler:
+    """RSS, CPU% over the last window, open fds: what Container Insights would show per node."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self._last = (time.monotonic(), self._cpu())
+        self.cpu_pct = 0.0
+
+    @staticmethod
+    def _cpu() -> float:
+        t = os.times()
+        return t.user + t.system
+
+    def sample(self) -> None:
+        now, cpu = time.monotonic(), self._cpu()
+        then, cpu_then = self._last
+        if now - then > 1e-3:
+            self.cpu_pct = round(100.0 * (cpu - cpu_then) / (now - then), 2)
+        self._last = (now, cpu)
+
+    def snapshot(self) -> dict[str, Any]:
+        try:
+            with open("/proc/self/statm", "rb") as f:
+                rss = int(f.read().split()[1]) * _PAGE
+        except OSError:
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        try:
+            fds = len(os.listdir("/proc/self/fd"))
+        except OSError:
+            fds = -1
+        return {
+            "pid": os.getpid(),
+            "rss_bytes": rss,
+            "cpu_pct": self.cpu_pct,
+            "cpu_seconds": round(self._cpu(), 3),
+            "open_fds": fds,
+            "uptime_s": round(time.monotonic() - self.started, 3),
+        }
+
+
+def cluster_view(expected: tuple[str, ...], raw: list[bytes | None], counter_names: tuple[str, ...]) -> dict[str, Any]:
+    """Combine the snapshots read for `expected` nodes (None: the key is gone) into one answer."""
+    nodes: dict[str, Any] = {}
+    missing: list[str] = []
+    for name, blob in zip(expected, raw):
+        if blob is None:
+            missing.append(name)
+            continue
+        try:
+            nodes[name] = json.loads(blob)
+        except ValueError:
+            missing.append(name)
+    names = [n for n in counter_names if n in COUNTER_NAMES]
+    totals = {n: sum(int(s.get("counters", {}).get(n, 0)) for s in nodes.values()) for n in names}
+    derived: dict[str, Any] = {
+        k: round(sum(float(s.get("derived", {}).get(k) or 0.0) for s in nodes.values()), 2)
+        for k in ("tcp_rps", "udp_rps", "total_rps")
+    }
+    derived.update(derive_totals(totals))
+    traffic = [n for n in names if n not in GAUGES]
+    return {
+        "ts": time.time(),
+        "expected": list(expected),
+        "nodes": nodes,
+        "missing": missing,
+        "totals": totals,
+        "derived": derived,
+        "gauges": list(GAUGES),
+        "all_zero": bool(nodes) and not missing and all(
+            int(s.get("counters", {}).get(n, 0)) == 0 for s in nodes.values() for n in traffic
+        ),
+    }
