@@ -13,7 +13,7 @@ from typing import Any
 
 from pytest_trinity.tomlschema import MISSING, FileError, Table, display_path, read_toml
 from pytest_trinity.plan.model import (
-    COMPARATORS, Baseline, Checklist, Criteria, Endurance, Level, Phase, Plan, PlanTest, Profile,
+    COMPARATORS, Baseline, Checklist, Criteria, Degradation, Endurance, Level, Phase, Plan, PlanTest, Profile,
     RedFlag, Restore, Telemetry,
 )
 
@@ -23,6 +23,7 @@ KEY_TIERS = ("public", "partner")
 STREAMS = ("lpo", "lrs")
 BASELINE_KINDS = ("previous", "target")
 STRESS_COLUMNS = ("batch", "micro_batch", "flush_ms", "db_max_open", "db_max_idle", "cache_pool", "cache_idle", "cache_read_ms")
+CRITERIA_ADVICE = ("success_pct", "errors_5xx", "cache_hit_p50_ms", "p99_ms")
 SHARED_INTS = ("qps", "burst", "ttl_s", "config_poll_s", "cache_max_retries", "cache_dial_ms", "cache_write_ms")
 
 
@@ -54,6 +55,7 @@ def _read_plan(root: Table, path: Path) -> Plan:
         tests=_read_tests(root.sub("tests")),
         profiles=_read_profiles(root.sub("profiles"), root.sub("stress_shared")),
         criteria=_read_criteria(root.sub("criteria")),
+        degradation=_read_degradation(root.sub("degradation")),
         red_flags=_read_red_flags(root.sub("red_flags")),
         baselines=_read_baselines(root.sub("baselines")),
         telemetry=_read_telemetry(root.sub("telemetry")),
@@ -159,9 +161,27 @@ def _read_criteria(t: Table) -> Criteria:
         cache_hit_p50_ms=t.num("cache_hit_p50_ms", minimum=0),
         p99_ms=t.num("p99_ms", minimum=0),
         p99_levels=(p99_levels[0], p99_levels[1]),
+        advice=_read_advice(t.sub("advice"), CRITERIA_ADVICE),
     )
     t.done()
     return criteria
+
+
+def _read_advice(t: Table, keys: tuple[str, ...]) -> dict[str, str]:
+    advice = {key: t.str(key) for key in keys}
+    t.done()
+    return advice
+
+
+def _read_degradation(t: Table) -> Degradation:
+    degradation = Degradation(
+        max_silent_failure_pct=t.num("max_silent_failure_pct", 0, 100),
+        recovery_probe_requests=t.int("recovery_probe_requests"),
+        recovery_probe_timeout_s=t.num("recovery_probe_timeout_s", minimum=0.001),
+        advice=t.str("advice"),
+    )
+    t.done()
+    return degradation
 
 
 def _read_red_flags(table: Table) -> tuple[RedFlag, ...]:
@@ -211,6 +231,8 @@ def _read_telemetry(t: Table) -> Telemetry:
         snapshot_ttl_s=t.num("snapshot_ttl_s", minimum=0.001),
         nodes=t.strs("nodes"),
         counters=t.strs("counters"),
+        reconcile_tolerance_pct=t.num("reconcile_tolerance_pct", 0, 100),
+        reconcile_advice=t.str("reconcile_advice"),
     )
     t.done()
     return telemetry

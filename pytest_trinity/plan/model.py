@@ -102,10 +102,21 @@ class Criteria:
     cache_hit_p50_ms: float
     p99_ms: float
     p99_levels: tuple[int, int]
+    advice: dict[str, str]
 
     def p99_applies(self, level: int) -> bool:
         low, high = self.p99_levels
         return low <= level <= high
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """pytest-trinity's definition of "graceful degradation" above the full-success levels."""
+
+    max_silent_failure_pct: float
+    recovery_probe_requests: int
+    recovery_probe_timeout_s: float
+    advice: str
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,8 @@ class Telemetry:
     snapshot_ttl_s: float
     nodes: tuple[str, ...]
     counters: tuple[str, ...]
+    reconcile_tolerance_pct: float
+    reconcile_advice: str
 
 
 @dataclass(frozen=True)
@@ -183,6 +196,7 @@ class Plan:
     tests: dict[str, PlanTest]
     profiles: dict[str, Profile]
     criteria: Criteria
+    degradation: Degradation
     red_flags: tuple[RedFlag, ...]
     baselines: tuple[Baseline, ...]
     telemetry: Telemetry

@@ -1,0 +1,48 @@
+"""What one level measured, reduced to the figures the plan's checks read.
+
+Client figures come from the load driver; server figures come from the telemetry, keyed by
+the red flags' `source` (e.g. "cluster-stats", "container-insights"). A figure that was not
+measured is absent (or None), never zero: an unmeasured check is reported as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LevelFigures:
+    level: int
+    sent: int
+    ok: int
+    errors_5xx: int
+    silent_failures: int  # timeouts, resets, connect/protocol errors, lost packets
+    p50_ms: float | None
+    p99_ms: float | None
+    cache_hit_p50_ms: float | None
+    rps: float
+    sources: dict[str, dict[str, float]] = field(default_factory=dict)
+    server_requests: int | None = None  # the servers' count of this level's requests
+    admin_polls: int = 0  # admin (cluster-stats) polls made while the level ran
+    admin_polls_ok: int = 0
+    recovery_sent: int | None = None  # the recovery probe after the level (None: not run)
+    recovery_ok: int = 0
+    recovery_detail: str = ""
+
+    @property
+    def success_pct(self) -> float:
+        return 100.0 * self.ok / self.sent if self.sent else 100.0
+
+    @property
+    def silent_failure_pct(self) -> float:
+        return 100.0 * self.silent_failures / self.sent if self.sent else 0.0
+
+    def metric(self, source: str, name: str) -> float | None:
+        return self.sources.get(source, {}).get(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["success_pct"] = self.success_pct
+        data["silent_failure_pct"] = self.silent_failure_pct
+        return data

@@ -1,0 +1,133 @@
+"""Judge one level against the plan: every breach with its measured value, limit and advice.
+
+Rules (all thresholds come from the plan file):
+- Through `criteria.full_success_through_level` (level 9) the level must be perfect: success
+  rate, zero 5xx, cache-hit p50, and every applicable red flag and the reconciliation fail
+  the case.
+- `criteria.p99_levels` (5–8) also bound p99.
+- Above level 9 the service may fail requests, but must degrade gracefully (see
+  `[degradation]`); red flags and reconciliation gaps are still reported there, but do not
+  fail the case, because overload is the point of those levels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pytest_trinity.plan import Plan, PlanTest
+from pytest_trinity.verdict.figures import LevelFigures
+
+
+@dataclass(frozen=True)
+class Breach:
+    check: str  # criterion name, red-flag id, "degradation:<what>" or "reconciliation"
+    kind: str  # "criterion", "red_flag", "degradation" or "reconciliation"
+    metric: str
+    measured: float
+    op: str  # the comparison that holds and should not, e.g. ">"
+    limit: float
+    unit: str
+    advice: str
+    fails: bool
+
+    @property
+    def message(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.metric} {_num(self.measured)}{unit} {self.op} {_num(self.limit)}{unit}: {self.advice}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(asdict(self), message=self.message)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    breaches: tuple[Breach, ...]
+    unmeasured: tuple[str, ...]  # checks that apply but had no figure to read
+
+    @property
+    def failures(self) -> tuple[Breach, ...]:
+        return tuple(b for b in self.breaches if b.fails)
+
+    @property
+    def warnings(self) -> tuple[Breach, ...]:
+        return tuple(b for b in self.breaches if not b.fails)
+
+    def failure_message(self, header: str) -> str:
+        lines = [header] + [f"  - {b.message}" for b in self.failures]
+        if self.warnings:
+            lines.append("  also reported (not failing at this level):")
+            lines += [f"  - {b.message}" for b in self.warnings]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "breaches": [b.to_dict() for b in self.breaches],
+                "unmeasured": list(self.unmeasured)}
+
+
+def _num(value: float) -> str:
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.1f}"
+
+
+def judge_level(plan: Plan, test: PlanTest, figures: LevelFigures) -> Verdict:
+    criteria = plan.criteria
+    strict = figures.level <= criteria.full_success_through_level
+    breaches: list[Breach] = []
+    unmeasured: list[str] = []
+
+    def add(check: str, kind: str, metric: str, measured: float, op: str, limit: float, unit: str, advice: str, fails: bool) -> None:
+        breaches.append(Breach(check, kind, metric, measured, op, limit, unit, advice, fails))
+
+    if strict:
+        if figures.success_pct < criteria.min_success_pct:
+            add("success_pct", "criterion", "success_pct", round(figures.success_pct, 4), "<",
+                criteria.min_success_pct, "%", criteria.advice["success_pct"], True)
+        if figures.errors_5xx > criteria.max_5xx:
+            add("errors_5xx", "criterion", "errors_5xx", figures.errors_5xx, ">", criteria.max_5xx, "",
+                criteria.advice["errors_5xx"], True)
+        if figures.cache_hit_p50_ms is None:
+            unmeasured.append("cache_hit_p50_ms (no cache hit was answered)")
+        elif figures.cache_hit_p50_ms >= criteria.cache_hit_p50_ms:
+            add("cache_hit_p50_ms", "criterion", "cache-hit p50", figures.cache_hit_p50_ms, ">=",
+                criteria.cache_hit_p50_ms, "ms", criteria.advice["cache_hit_p50_ms"], True)
+    if criteria.p99_applies(figures.level):
+        if figures.p99_ms is None:
+            unmeasured.append("p99_ms (no request completed)")
+        elif figures.p99_ms >= criteria.p99_ms:
+            add("p99_ms", "criterion", "p99", figures.p99_ms, ">=", criteria.p99_ms, "ms", criteria.advice["p99_ms"], True)
+
+    for flag in plan.red_flags:
+        if not flag.applies_to(test):
+            continue
+        value = figures.metric(flag.source, flag.metric)
+        reference = figures.metric(flag.source, flag.relative_to) if flag.relative_to else None
+        if value is None or (flag.relative_to and reference is None):
+            unmeasured.append(f"{flag.id} ({flag.source}: {flag.metric})")
+            continue
+        if flag.breached(value, reference):
+            add(flag.id, "red_flag", flag.metric, value, flag.op, flag.limit(reference), flag.unit, flag.advice, strict)
+
+    if figures.server_requests is not None and figures.sent:
+        gap_pct = 100.0 * abs(figures.sent - figures.server_requests) / figures.sent
+        if gap_pct > plan.telemetry.reconcile_tolerance_pct:
+            add("reconciliation", "reconciliation",
+                f"request count gap (client {figures.sent:,}, servers {figures.server_requests:,})",
+                round(gap_pct, 3), ">", plan.telemetry.reconcile_tolerance_pct, "%", plan.telemetry.reconcile_advice, strict)
+
+    if not strict:
+        d = plan.degradation
+        if figures.silent_failure_pct > d.max_silent_failure_pct:
+            add("degradation:silent_failures", "degradation", "silent failures (timeouts, resets, lost)",
+                round(figures.silent_failure_pct, 3), ">", d.max_silent_failure_pct, "%", d.advice, True)
+        if figures.admin_polls and not figures.admin_polls_ok:
+            add("degradation:admin", "degradation", "admin polls answered during the level", 0, "of",
+                figures.admin_polls, "", "the admin API stopped answering under load: " + d.advice, True)
+        if figures.recovery_sent is not None and figures.recovery_ok < figures.recovery_sent:
+            add("degradation:recovery", "degradation", "recovery probe requests answered 2xx", figures.recovery_ok, "of",
+                figures.recovery_sent, "", f"the service did not recover after the level ({figures.recovery_detail})", True)
+
+    failed = any(b.fails for b in breaches)
+    return Verdict(passed=not failed, breaches=tuple(breaches), unmeasured=tuple(unmeasured))
