@@ -76,6 +76,8 @@ def http_block(tls: TlsFiles, api_port: int, admin_port: int, api: list[int], ad
 
 
 def stream_block(udp_port: int, udp: list[int]) -> str:
+    """UDP to the nodes' UDP ports. Like an NLB's flow hash, nginx keeps each client address
+    (a "session") on one node until it has been idle for proxy_timeout; new sessions rotate."""
     servers = "\n".join(f"        server {LOOPBACK}:{p};" for p in udp)
     return f"""    upstream trinity_udp {{
 {servers}
@@ -83,6 +85,5 @@ def stream_block(udp_port: int, udp: list[int]) -> str:
     server {{
         listen {LOOPBACK}:{udp_port} udp;
         proxy_pass trinity_udp;
-        proxy_responses 1;
-        proxy_timeout 5s;
+        proxy_timeout 10s;
     }}"""
