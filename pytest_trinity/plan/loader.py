@@ -14,7 +14,7 @@ from typing import Any
 from pytest_trinity.tomlschema import MISSING, FileError, Table, display_path, read_toml
 from pytest_trinity.plan.model import (
     COMPARATORS, Baseline, Checklist, Criteria, Degradation, Endurance, Level, Phase, Plan, PlanTest, Profile,
-    RedFlag, Restore, Telemetry,
+    RedFlag, Restore, RunLimits, Telemetry,
 )
 
 PROTOCOLS = ("tcp", "udp")
@@ -60,6 +60,7 @@ def _read_plan(root: Table, path: Path) -> Plan:
         baselines=_read_baselines(root.sub("baselines")),
         telemetry=_read_telemetry(root.sub("telemetry")),
         checklist=_read_checklist(root.sub("checklist")),
+        limits=_read_limits(root.sub("run")),
         placements=_read_placements(root.sub("placement")),
         restore=_read_restore(root.sub("restore")),
     )
@@ -108,7 +109,9 @@ def _read_tests(table: Table) -> dict[str, PlanTest]:
         endurance = None
         if "endurance" in t.data:
             e = t.sub("endurance")
-            endurance = Endurance(e.num("duration_s", minimum=1), e.num("load_fraction", 0.01, 1.0), e.str("ceiling_from"))
+            endurance = Endurance(e.num("duration_s", minimum=1), e.num("load_fraction", 0.01, 1.0), e.str("ceiling_from"),
+                                  e.num("min_duration_s", minimum=0), e.num("max_memory_growth_pct", minimum=0),
+                                  e.str("memory_advice"))
             e.done()
         tests[test_id] = PlanTest(
             id=test_id,
@@ -199,6 +202,7 @@ def _read_red_flags(table: Table) -> tuple[RedFlag, ...]:
             relative_to=t.str("relative_to", default=None),
             protocols=t.strs("protocols", PROTOCOLS, default=[], nonempty=False),
             key_tiers=t.strs("key_tiers", KEY_TIERS, default=[], nonempty=False),
+            tests=t.strs("tests", default=[], nonempty=False),
         ))
         t.done()
     return tuple(flags)
@@ -231,6 +235,7 @@ def _read_telemetry(t: Table) -> Telemetry:
         snapshot_ttl_s=t.num("snapshot_ttl_s", minimum=0.001),
         nodes=t.strs("nodes"),
         counters=t.strs("counters"),
+        gauges=t.strs("gauges", default=[], nonempty=False),
         reconcile_tolerance_pct=t.num("reconcile_tolerance_pct", 0, 100),
         reconcile_advice=t.str("reconcile_advice"),
     )
@@ -242,6 +247,13 @@ def _read_checklist(t: Table) -> Checklist:
     checklist = Checklist(t.int("usage_logs_max_rows"), t.num("verify_reset_timeout_s", minimum=0.001))
     t.done()
     return checklist
+
+
+def _read_limits(t: Table) -> RunLimits:
+    limits = RunLimits(t.num("request_timeout_s", minimum=0.001), t.num("max_level_s", minimum=0.001),
+                       t.int("recovery_concurrency"), t.num("late_send_ms", minimum=0))
+    t.done()
+    return limits
 
 
 def _read_placements(table: Table) -> dict[str, dict[str, str]]:
@@ -280,6 +292,10 @@ def _check_references(file: str, plan: Plan) -> None:
         raise PlanError(f'{file}: [restore].profile names profile "{plan.restore.profile}", which is not defined (defined: {defined(plan.profiles)})')
     if plan.restore.placement not in plan.placements:
         raise PlanError(f'{file}: [restore].placement names "{plan.restore.placement}", which [placement] does not define')
+    for flag in plan.red_flags:
+        for test_id in flag.tests:
+            if test_id not in plan.tests:
+                raise PlanError(f'{file}: [red_flags.{flag.id}].tests names test "{test_id}", which is not defined')
     for baseline in plan.baselines:
         if baseline.test not in plan.tests:
             raise PlanError(f'{file}: baseline {baseline.id} is for test "{baseline.test}", which is not defined')

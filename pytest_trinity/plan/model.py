@@ -42,6 +42,12 @@ class Endurance:
     duration_s: float
     load_fraction: float
     ceiling_from: str
+    min_duration_s: float
+    max_memory_growth_pct: float
+    memory_advice: str
+
+    def duration_at(self, scale: float) -> float:
+        return max(self.duration_s * scale, self.min_duration_s)
 
 
 @dataclass(frozen=True)
@@ -133,11 +139,12 @@ class RedFlag:
     relative_to: str | None = None
     protocols: tuple[str, ...] = ()
     key_tiers: tuple[str, ...] = ()
+    tests: tuple[str, ...] = ()
 
     def applies_to(self, test: PlanTest) -> bool:
-        return (not self.protocols or test.protocol in self.protocols) and (
-            not self.key_tiers or test.key_tier in self.key_tiers
-        )
+        return ((not self.protocols or test.protocol in self.protocols)
+                and (not self.key_tiers or test.key_tier in self.key_tiers)
+                and (not self.tests or test.id in self.tests))
 
     def limit(self, reference: float | None = None) -> float:
         if self.relative_to is None:
@@ -169,8 +176,17 @@ class Telemetry:
     snapshot_ttl_s: float
     nodes: tuple[str, ...]
     counters: tuple[str, ...]
+    gauges: tuple[str, ...]
     reconcile_tolerance_pct: float
     reconcile_advice: str
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    request_timeout_s: float
+    max_level_s: float
+    recovery_concurrency: int
+    late_send_ms: float
 
 
 @dataclass(frozen=True)
@@ -201,6 +217,7 @@ class Plan:
     baselines: tuple[Baseline, ...]
     telemetry: Telemetry
     checklist: Checklist
+    limits: RunLimits
     placements: dict[str, dict[str, str]]
     restore: Restore
 

@@ -18,6 +18,9 @@ Format (documented in docs/targets.md):
     public_key = "env:TRINITY_PUBLIC_KEY"
     partner_key = "env:TRINITY_PARTNER_KEY"
     admin_token = "env:TRINITY_ADMIN_TOKEN"
+    [targets.staging.paths]                    # optional: the contract's defaults shown
+    lpo = "/price?symbol=BTC-USD"
+    lrs = "/reports/usage"
     [targets.staging.aws]                      # optional
     region = "us-east-2"
     ecs_cluster = "trinity"
@@ -35,7 +38,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pytest_trinity.targets.model import AwsIds, Endpoints, Secret, Target
+from pytest_trinity.targets.model import DEFAULT_PATHS, DEFAULT_UDP_SYMBOL, AwsIds, Endpoints, Secret, Target
 from pytest_trinity.tomlschema import FileError, Table, display_path, read_toml
 
 LOCAL = "local"
@@ -97,6 +100,8 @@ def _read_target(t: Table, name: str, base: Path, resolve: bool) -> Target:
         redis_url=redis_url,
         ca_file=ca_file,
         aws=_aws(t.sub("aws")) if "aws" in t.data else None,
+        paths=_paths(t.sub("paths")) if "paths" in t.data else DEFAULT_PATHS,
+        udp_symbol=t.str("udp_symbol", default=DEFAULT_UDP_SYMBOL),
         **secrets,
     )
     t.done()
@@ -140,6 +145,18 @@ def _endpoints(t: Table) -> Endpoints:
     endpoints = Endpoints(api=_url(t, "api"), admin=_url(t, "admin"), udp=udp)
     t.done()
     return endpoints
+
+
+def _paths(t: Table) -> tuple[tuple[str, str], ...]:
+    paths = dict(DEFAULT_PATHS)
+    for stream in paths:
+        if stream in t.data:
+            value = t.str(stream)
+            if not value.startswith("/"):
+                raise t.fail(stream, "a path starting with /", value)
+            paths[stream] = value
+    t.done()
+    return tuple(paths.items())
 
 
 def _aws(t: Table) -> AwsIds:

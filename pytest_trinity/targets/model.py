@@ -57,6 +57,11 @@ class AwsIds:
     cache_cluster: str | None = None
 
 
+# The target contract's defaults (DESIGN.md); a target file may override them.
+DEFAULT_PATHS = (("lpo", "/price?symbol=BTC-USD"), ("lrs", "/reports/usage"))
+DEFAULT_UDP_SYMBOL = "BTC-USD"
+
+
 @dataclass(frozen=True)
 class Target:
     """A system under test. `local` targets get their addresses when the cluster starts."""
@@ -72,6 +77,20 @@ class Target:
     redis_url: Secret | str | None = None
     ca_file: str | None = None
     aws: AwsIds | None = None
+    paths: tuple[tuple[str, str], ...] = DEFAULT_PATHS  # stream name -> request path (with query)
+    udp_symbol: str = DEFAULT_UDP_SYMBOL
+
+    def path(self, stream: str) -> str:
+        return dict(self.paths)[stream]
+
+    def endpoints(self, topology: str) -> Endpoints:
+        endpoints = self.direct if topology == "direct" else self.balanced
+        if endpoints is None:
+            raise ValueError(f"target {self.name} has no {topology} endpoints")
+        return endpoints
+
+    def key(self, tier: str) -> Secret | None:
+        return self.partner_key if tier == "partner" else self.public_key
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value of this target, for redaction."""

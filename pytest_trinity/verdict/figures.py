@@ -29,6 +29,7 @@ class LevelFigures:
     recovery_sent: int | None = None  # the recovery probe after the level (None: not run)
     recovery_ok: int = 0
     recovery_detail: str = ""
+    memory_growth_pct: float | None = None  # endurance: fitted RSS growth over the hold so far
 
     @property
     def success_pct(self) -> float:

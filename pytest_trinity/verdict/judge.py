@@ -8,6 +8,9 @@ Rules (all thresholds come from the plan file):
 - Above level 9 the service may fail requests, but must degrade gracefully (see
   `[degradation]`); red flags and reconciliation gaps are still reported there, but do not
   fail the case, because overload is the point of those levels.
+- An endurance test (2e) holds a constant load in consecutive windows: every window is held
+  to the strict rules, p99 (a ramp criterion) does not apply, and the memory trend over the
+  hold so far must stay flat.
 """
 
 from __future__ import annotations
@@ -74,7 +77,8 @@ def _num(value: float) -> str:
 
 def judge_level(plan: Plan, test: PlanTest, figures: LevelFigures) -> Verdict:
     criteria = plan.criteria
-    strict = figures.level <= criteria.full_success_through_level
+    endurance = test.endurance
+    strict = endurance is not None or figures.level <= criteria.full_success_through_level
     breaches: list[Breach] = []
     unmeasured: list[str] = []
 
@@ -93,11 +97,16 @@ def judge_level(plan: Plan, test: PlanTest, figures: LevelFigures) -> Verdict:
         elif figures.cache_hit_p50_ms >= criteria.cache_hit_p50_ms:
             add("cache_hit_p50_ms", "criterion", "cache-hit p50", figures.cache_hit_p50_ms, ">=",
                 criteria.cache_hit_p50_ms, "ms", criteria.advice["cache_hit_p50_ms"], True)
-    if criteria.p99_applies(figures.level):
+    if endurance is None and criteria.p99_applies(figures.level):
         if figures.p99_ms is None:
             unmeasured.append("p99_ms (no request completed)")
         elif figures.p99_ms >= criteria.p99_ms:
             add("p99_ms", "criterion", "p99", figures.p99_ms, ">=", criteria.p99_ms, "ms", criteria.advice["p99_ms"], True)
+
+    if endurance is not None and figures.memory_growth_pct is not None:
+        if figures.memory_growth_pct > endurance.max_memory_growth_pct:
+            add("memory_trend", "criterion", "memory growth over the hold", round(figures.memory_growth_pct, 2), ">",
+                endurance.max_memory_growth_pct, "%", endurance.memory_advice, True)
 
     for flag in plan.red_flags:
         if not flag.applies_to(test):

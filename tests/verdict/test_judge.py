@@ -119,3 +119,13 @@ def test_verdict_is_json_serialisable():
     data = json.loads(json.dumps({"verdict": verdict.to_dict(), "figures": figures(4).to_dict()}))
     assert data["verdict"]["breaches"][0]["advice"] == "increase the UDP worker-pool capacity"
     assert data["figures"]["success_pct"] == 100.0
+
+
+def test_endurance_windows_are_all_strict_and_watch_memory_and_db_waits():
+    late_window = figures(12, ok=990, errors_5xx=10, p99_ms=900.0)
+    verdict = judge_level(PLAN, PLAN.tests["2e"], late_window)
+    assert [b.check for b in verdict.failures] == ["success_pct", "errors_5xx"]  # strict, and no p99 rule
+    leak = judge_level(PLAN, PLAN.tests["2e"], figures(6, memory_growth_pct=25.0, sources=server(db_wait_count=3)))
+    assert [b.check for b in leak.failures] == ["memory_trend", "db_wait"]
+    assert leak.failures[0].message.startswith("memory growth over the hold 25 % > 10 %: memory is climbing")
+    assert judge_level(PLAN, PLAN.tests["2a"], figures(6, sources=server(db_wait_count=3))).passed
