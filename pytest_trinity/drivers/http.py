@@ -57,7 +57,10 @@ class HttpConnection(asyncio.BufferedProtocol):
         self.feed = self.parser.feed_data
         self.status = self.parser.get_status_code
         self.keep_alive = self.parser.should_keep_alive
-        self.driver.conns.add(self)
+        conns = self.driver.conns
+        conns.add(self)
+        if len(conns) > self.run.peak_connections:
+            self.run.peak_connections = len(conns)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.view

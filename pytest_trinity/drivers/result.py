@@ -58,9 +58,11 @@ class ShardResult:
     unsent: int = 0
     max_send_lag_us: int = 0
     cpu_seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    peak_connections: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "kinds": [k.to_dict() for k in self.kinds],
+        return {"index": self.index, "peak_rss_bytes": self.peak_rss_bytes, "peak_connections": self.peak_connections, "kinds": [k.to_dict() for k in self.kinds],
                 "series": [dict(s.to_dict(), encoded=s.encoded) for s in self.series], "elapsed": self.elapsed,
                 "stop_reason": self.stop_reason, "late_sends": self.late_sends, "unsent": self.unsent,
                 "max_send_lag_us": self.max_send_lag_us, "cpu_seconds": self.cpu_seconds}
@@ -69,7 +71,8 @@ class ShardResult:
     def from_dict(cls, d: dict[str, Any]) -> "ShardResult":
         return cls(d["index"], tuple(KindResult.from_dict(k) for k in d["kinds"]),
                    tuple(SecondSample.from_dict(s) for s in d["series"]), d["elapsed"], d["stop_reason"],
-                   d.get("late_sends", 0), d.get("unsent", 0), d.get("max_send_lag_us", 0), d.get("cpu_seconds", 0.0))
+                   d.get("late_sends", 0), d.get("unsent", 0), d.get("max_send_lag_us", 0), d.get("cpu_seconds", 0.0),
+                   d.get("peak_rss_bytes", 0), d.get("peak_connections", 0))
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class LoadResult:
     max_send_lag_us: int = 0
     cpu_seconds: float = 0.0
     errors: tuple[str, ...] = field(default=())
+    peak_rss_bytes: int = 0
+    peak_connections: int = 0
 
     @property
     def interrupted(self) -> bool:
@@ -137,7 +142,8 @@ class LoadResult:
                    max((sh.elapsed for sh in shards), default=0.0), stop_reason, len(shards),
                    sum(sh.late_sends for sh in shards), sum(sh.unsent for sh in shards),
                    max((sh.max_send_lag_us for sh in shards), default=0), sum(sh.cpu_seconds for sh in shards),
-                   errors)
+                   errors, sum(sh.peak_rss_bytes for sh in shards),
+                   sum(sh.peak_connections for sh in shards))
 
     def summary(self) -> str:
         o = self.outcomes
@@ -155,11 +161,13 @@ class LoadResult:
                 "series": [s.to_dict() for s in self.series], "elapsed": self.elapsed,
                 "stop_reason": self.stop_reason, "interrupted": self.interrupted, "shards": self.shards,
                 "late_sends": self.late_sends, "unsent": self.unsent, "max_send_lag_us": self.max_send_lag_us,
-                "cpu_seconds": self.cpu_seconds, "errors": list(self.errors)}
+                "cpu_seconds": self.cpu_seconds, "errors": list(self.errors),
+                "peak_rss_bytes": self.peak_rss_bytes, "peak_connections": self.peak_connections}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LoadResult":
         return cls(d["protocol"], dict(d["model"]), {n: KindResult.from_dict(k) for n, k in d["kinds"].items()},
                    tuple(SecondSample.from_dict(s) for s in d["series"]), d["elapsed"], d["stop_reason"],
                    d["shards"], d.get("late_sends", 0), d.get("unsent", 0), d.get("max_send_lag_us", 0),
-                   d.get("cpu_seconds", 0.0), tuple(d.get("errors", ())))
+                   d.get("cpu_seconds", 0.0), tuple(d.get("errors", ())),
+                   d.get("peak_rss_bytes", 0), d.get("peak_connections", 0))

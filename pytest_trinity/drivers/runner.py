@@ -106,7 +106,7 @@ def run_load(spec: LoadSpec, executor: Executor | None = None,
     within about a second and returns partial results with `stop_reason == "interrupted"`.
     A failed worker raises WorkerError naming it and the cause.
     """
-    raise_nofile_limit()
+    raise_nofile_limit(spec.concurrency + 1024)
     shards = plan_shards(spec, processes)
     ctx = multiprocessing.get_context("spawn" if executor is not None else "forkserver")
     from multiprocessing.managers import SyncManager
@@ -207,7 +207,7 @@ def run_load(spec: LoadSpec, executor: Executor | None = None,
 async def run_load_async(spec: LoadSpec, on_progress: Callable[[int, dict[str, Any]], None] | None = None,
                          should_stop: Callable[[], bool] | None = None) -> LoadResult:
     """Run the whole spec as one shard inside the running event loop (for tests and tools)."""
-    raise_nofile_limit()
+    raise_nofile_limit(spec.concurrency + 1024)
     shard = split(spec, 1)[0]
     result = await run_shard_async(shard, on_progress, should_stop)
     return LoadResult.merge(spec.protocol, spec.model.to_dict(), [result])

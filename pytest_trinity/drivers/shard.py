@@ -112,6 +112,7 @@ class ShardRun:
         self.late_sends = 0
         self.unsent = 0
         self.max_send_lag_us = 0
+        self.peak_connections = 0  # most connections (HTTP) or sockets (UDP) open at once
         self.housekeepers: list[Callable[[int], None]] = []
         self.buf = bytearray(256 * 1024)
         self.view = memoryview(self.buf)
@@ -243,7 +244,19 @@ class ShardRun:
         return ShardResult(self.shard.index, tuple(k.result() for k in self.kinds),
                            tuple(s for s in self.series if s.requests or s.encoded), elapsed_ns / 1e9,
                            self.stop_reason or "completed", self.late_sends, self.unsent,
-                           self.max_send_lag_us, cpu)
+                           self.max_send_lag_us, cpu, peak_rss_bytes(), self.peak_connections)
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size (VmHWM), 0 where /proc is unavailable."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _driver_for(spec: LoadSpec) -> Callable[[ShardRun], Any]:
@@ -273,9 +286,16 @@ def new_event_loop(use_uvloop: bool | None) -> asyncio.AbstractEventLoop:
 
 
 def raise_nofile_limit(wanted: int | None = None) -> int:
-    """Raise RLIMIT_NOFILE's soft limit to the hard limit (or `wanted`); returns the new soft limit."""
+    """Raise RLIMIT_NOFILE's soft limit to the hard limit, or to `wanted` (raising the hard
+    limit too when allowed, e.g. as root). Returns the soft limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if wanted is None else min(max(wanted, soft), hard)
+    target = hard if wanted is None else max(wanted, soft)
+    if wanted is not None and target > hard and hard != resource.RLIM_INFINITY:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, target))
+            return target
+        except (ValueError, OSError):
+            target = hard
     if target != soft:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
@@ -288,7 +308,9 @@ def run_shard(shard: ShardSpec, on_progress: ShardProgress | None = None,
               should_stop: Callable[[], bool] | None = None, handle_sigint: bool = False) -> ShardResult:
     """Run one shard on a fresh event loop in this thread. With `handle_sigint`, SIGINT stops
     the shard (partial result, stop_reason "interrupted") instead of raising."""
-    raise_nofile_limit()
+    needed = shard.spec.concurrency + shard.spec.udp_sockets + 1024
+    if raise_nofile_limit(needed) < shard.model_concurrency() + 64:
+        raise OSError(f"RLIMIT_NOFILE is too low for {shard.model_concurrency()} connections; raise it (ulimit -n)")
     loop = new_event_loop(shard.spec.use_uvloop)
     interrupted = []
 

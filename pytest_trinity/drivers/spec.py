@@ -180,7 +180,7 @@ class LoadSpec:
     max_seconds: float
     timeout: float
     processes: int | None = None
-    udp_sockets: int = 4
+    udp_sockets: int = 2
     late_grace: float | None = None
     use_uvloop: bool | None = None
     interval: float = 1.0
@@ -232,6 +232,9 @@ class ShardSpec:
     model: Model
     max_requests: int
     start_at: float | None = None  # wall-clock time (time.time()) to start at, shared by all shards
+
+    def model_concurrency(self) -> int:
+        return self.model.concurrency if isinstance(self.model, ClosedModel) else self.model.connections
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "shards": self.shards, "model": self.model.to_dict(),

@@ -125,3 +125,17 @@ def test_specs_and_results_are_picklable_plain_data() -> None:
         LoadSpec(Target("h", 1), (HttpRequest("a"), UdpRequest("b")), ClosedModel(1, 1), 1, 1, 1)
     with pytest.raises(ValueError):
         LoadSpec(Target("h", 1), (HttpRequest("a"), HttpRequest("a")), ClosedModel(1, 1), 1, 1, 1)
+
+
+def test_level_13_concurrency_holds_21000_connections() -> None:
+    n = 21000
+    port = free_port()
+    conf = (f"server {{ listen 127.0.0.1:{port} backlog=65535 reuseport; keepalive_requests 1000000;\n"
+            f"  location / {{ return 200 'ok'; }} }}\n")
+    with run_nginx(http=conf, ready_ports=(port,), worker_connections=n, workers="2"):
+        spec = LoadSpec(Target("127.0.0.1", port), (HttpRequest("a", "/a"),), ClosedModel(2 * n, n),
+                        max_requests=2 * n, max_seconds=120, timeout=60, processes=2)
+        r = run_load(spec)
+    assert r.outcomes.ok == 2 * n, r.outcomes.to_dict()
+    assert r.peak_connections == n
+    assert 0 < r.peak_rss_bytes < (1 << 30)
