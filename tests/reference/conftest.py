@@ -118,18 +118,27 @@ def api_client(cluster: ClusterInfo, key: str | None) -> httpx.Client:
     return httpx.Client(timeout=TIMEOUT, verify=cluster.ssl_context(), headers=headers)
 
 
-def udp_call(addr: tuple[str, int], payloads: list[dict[str, Any]], timeout: float = 2.0) -> dict[int, dict[str, Any]]:
-    """Send each payload as one datagram (one socket), collect answers by id until `timeout` of silence."""
+def udp_call(addr: tuple[str, int], payloads: list[dict[str, Any]], timeout: float = 2.0, window: int = 32) -> dict[int, dict[str, Any]]:
+    """Send each payload as one datagram from one socket, at most `window` unanswered at a time
+    (so the client's own receive buffer never overflows); answers by id. A datagram still
+    unanswered after `timeout` of silence is lost."""
     answers: dict[int, dict[str, Any]] = {}
+    pending = list(payloads)
+    outstanding = 0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
-        for p in payloads:
-            s.sendto(json.dumps(p).encode(), addr)
-        for _ in range(len(payloads)):
+        while pending or outstanding:
+            while pending and outstanding < window:
+                s.sendto(json.dumps(pending.pop(0)).encode(), addr)
+                outstanding += 1
             try:
                 data = s.recv(65535)
             except TimeoutError:
-                break
+                if not pending:
+                    break
+                outstanding = 0  # the window's answers are lost; go on sending
+                continue
+            outstanding -= 1
             msg = json.loads(data)
             answers[msg["id"]] = msg
     return answers
