@@ -94,6 +94,17 @@ class TelemetryTimings:
     snapshot_ttl_s: float | None = None
 
 
+def _distinct_port(kind: str, taken: list[int], attempts: int = 32) -> int:
+    """A free loopback port not already handed out in this launch (free_port alone may repeat
+    a port nobody has bound yet); appended to `taken`."""
+    for _ in range(attempts):
+        port = free_port(kind)
+        if port not in taken:
+            taken.append(port)
+            return port
+    raise ServiceError("no distinct free loopback port found")
+
+
 def _get_json(url: str, token: str, timeout: float = 2.0, context: ssl.SSLContext | None = None) -> dict:
     req = urllib.request.Request(url, headers={"X-Admin-Token": token})
     with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:  # noqa: S310 (loopback only)
@@ -136,6 +147,7 @@ def run_cluster(
     governor_limit: int | None = None,
     udp_sockets: int = 2,
     nginx_workers: str = "1",
+    nginx_worker_connections: int = 4096,
     health_timeout: float = HEALTH_TIMEOUT_S,
     workdir: Path | None = None,
 ) -> Iterator[ClusterInfo]:
@@ -180,8 +192,7 @@ def run_cluster(
         node_daemons: list[Daemon] = []
         ports: list[int] = [redis.port]
         for name in names:
-            api, admin, udp = free_port("tcp"), free_port("tcp"), free_port("both")
-            ports += [api, admin, udp]
+            api, admin, udp = (_distinct_port(kind, ports) for kind in ("tcp", "tcp", "both"))
             cfg = NodeConfig(
                 node=name, host=LOOPBACK, api_port=api, admin_port=admin, udp_port=udp,
                 redis_url=redis.url, plan_path=str(plan_file), secrets_path=str(secrets_file),
@@ -209,13 +220,13 @@ def run_cluster(
         if load_balancer:
             tls = make_certificates(cluster_dir)
             ca_file = tls.ca_file
-            lb_api, lb_admin, lb_udp = free_port("tcp"), free_port("tcp"), free_port("udp")
-            ports += [lb_api, lb_admin, lb_udp]
+            lb_api, lb_admin, lb_udp = (_distinct_port(kind, ports) for kind in ("tcp", "tcp", "udp"))
             http = http_block(tls, lb_api, lb_admin, [int(i.api_url.rsplit(":", 1)[1]) for i in infos.values()],
                               [int(i.admin_url.rsplit(":", 1)[1]) for i in infos.values()])
             stream = stream_block(lb_udp, [i.udp[1] for i in infos.values()])
             nginx = stack.enter_context(run_nginx(http=http, stream=stream, ready_ports=(lb_api, lb_admin),
-                                                  workers=nginx_workers, modules=(stream_module,)))
+                                                  workers=nginx_workers, modules=(stream_module,),
+                                                  worker_connections=nginx_worker_connections))
             daemons.append(nginx)
             balanced = Endpoints(f"https://{LOOPBACK}:{lb_api}", f"https://{LOOPBACK}:{lb_admin}", (LOOPBACK, lb_udp))
             context = ssl.create_default_context(cafile=str(ca_file))

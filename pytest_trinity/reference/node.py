@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import random
+import resource
 import signal
 import sys
 import time
@@ -580,12 +581,25 @@ async def serve(cfg: NodeConfig) -> None:
     await node.stop()
 
 
+def raise_nofile() -> int:
+    """Lift the soft open-files limit to the hard one: a node may hold thousands of connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m pytest_trinity.reference.node CONFIG.json", file=sys.stderr)
         return 2
     cfg = NodeConfig.from_file(argv[0])
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {cfg.node} %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    log.warning("open files limit %d", raise_nofile())
     try:
         import uvloop
     except ImportError:
