@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from conftest import closed_port, http_stats, server_process
 
-from pytest_trinity.drivers import ClosedModel, HttpRequest, LoadResult, LoadSpec, Target, run_load, run_load_async
+from pytest_trinity.drivers import (ClosedModel, HttpRequest, LoadResult, LoadSpec, Target, run_load, run_load_async,
+                                    run_load_inline)
 
 
 def spec_for(port: int, kinds: tuple[HttpRequest, ...], requests: int, concurrency: int, **kw) -> LoadSpec:
@@ -20,7 +23,8 @@ def run(spec: LoadSpec) -> LoadResult:
     return asyncio.run(run_load_async(spec))
 
 
-def test_every_status_class_is_counted_in_its_own_bucket(http_server: int) -> None:
+@pytest.mark.parametrize("use_uvloop", [False, True], ids=["asyncio-buffered", "uvloop-stream"])
+def test_every_status_class_is_counted_in_its_own_bucket(http_server: int, use_uvloop: bool) -> None:
     kinds = (
         HttpRequest("ok", "/status/200", weight=2),
         HttpRequest("created", "/status/201"),
@@ -37,7 +41,7 @@ def test_every_status_class_is_counted_in_its_own_bucket(http_server: int) -> No
     )
     per_cycle = sum(k.weight for k in kinds)
     n = per_cycle * 40
-    r = run(spec_for(http_server, kinds, n, 7))
+    r = run_load_inline(spec_for(http_server, kinds, n, 7, use_uvloop=use_uvloop), handle_sigint=False)
     k = r.kinds
     assert r.stop_reason == "completed"
     assert k["ok"].outcomes.ok == 80 and k["ok"].outcomes.sent == 80
