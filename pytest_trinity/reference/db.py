@@ -12,6 +12,7 @@ import sqlite3
 from collections import deque
 from typing import Any, Protocol
 
+SQLITE_BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction
 COLUMNS = ("ts", "node", "key_id", "proto", "path", "symbol", "status")
 Row = tuple[float, str, str, str, str, str, int]
 
@@ -22,6 +23,7 @@ class Backend(Protocol):
     async def create_schema(self, conn: Any) -> None: ...
     async def insert(self, conn: Any, rows: list[Row]) -> None: ...
     async def summary(self, conn: Any, key_id: str, t_from: float, t_to: float) -> dict[str, Any]: ...
+    async def trim(self, conn: Any, max_rows: int) -> tuple[int, int]: ...
 
 
 class SqliteBackend:
@@ -30,7 +32,7 @@ class SqliteBackend:
 
     async def connect(self) -> sqlite3.Connection:
         def open_() -> sqlite3.Connection:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=OFF")
             return conn
@@ -67,6 +69,14 @@ class SqliteBackend:
             ).fetchall()
         return _summarize(await asyncio.to_thread(run))
 
+    async def trim(self, conn: sqlite3.Connection, max_rows: int) -> tuple[int, int]:
+        """Delete the oldest rows beyond `max_rows`; return (rows before, rows after)."""
+        def run() -> tuple[int, int]:
+            before = conn.execute("SELECT COUNT(*) FROM usage_logs").fetchone()[0]
+            conn.execute("DELETE FROM usage_logs WHERE id NOT IN (SELECT id FROM usage_logs ORDER BY id DESC LIMIT ?)", (max_rows,))
+            return before, conn.execute("SELECT COUNT(*) FROM usage_logs").fetchone()[0]
+        return await asyncio.to_thread(run)
+
 
 class PostgresBackend:
     def __init__(self, dsn: str) -> None:
@@ -98,6 +108,11 @@ class PostgresBackend:
             " GROUP BY proto, path, status", key_id, t_from, t_to,
         )
         return _summarize([tuple(r) for r in rows])
+
+    async def trim(self, conn: Any, max_rows: int) -> tuple[int, int]:
+        before = await conn.fetchval("SELECT COUNT(*) FROM usage_logs")
+        await conn.execute("DELETE FROM usage_logs WHERE id NOT IN (SELECT id FROM usage_logs ORDER BY id DESC LIMIT $1)", max_rows)
+        return before, await conn.fetchval("SELECT COUNT(*) FROM usage_logs")
 
 
 def _summarize(rows: list[tuple[Any, ...]]) -> dict[str, Any]:

@@ -364,6 +364,7 @@ class Node:
             "/admin/stress-stats": self._admin_stats,
             "/admin/cluster-stats": self._admin_cluster,
             "/admin/faults": self._admin_faults,
+            "/admin/usage-trim": self._admin_trim,
         }.get(req.path)
         if route is None:
             return json_response(404, {"error": "not_found", "message": f"no admin endpoint {req.path}"})
@@ -418,6 +419,14 @@ class Node:
             pipe.get(stats_key(name))
         raw = await pipe.execute()
         return json_response(200, {"read_by": self.name, **cluster_view(expected, raw, self.plan.telemetry.counters)})
+
+    async def _admin_trim(self, query: dict[str, str]) -> bytes:
+        text = query.get("max_rows", "")
+        if not text.isdigit():
+            return json_response(400, {"error": "bad_max_rows", "message": "max_rows must be a whole number >= 0"})
+        await self.usage.quiesce(STOP_TIMEOUT_S)
+        before, after = await self.pool.run("trim", int(text))
+        return json_response(200, {"node": self.name, "rows_before": before, "rows_after": after, "deleted": before - after})
 
     async def _admin_faults(self, query: dict[str, str]) -> bytes:
         if not query:

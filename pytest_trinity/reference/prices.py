@@ -27,6 +27,7 @@ FEEDS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("okx", "USDT", ("BTC", "ETH", "SOL", "DOGE", "TON", "TRX")),
 )
 CACHE_PREFIX = "price:"
+MAX_SYMBOLS = 65536  # bound of the map: beyond it, symbols no feed lists are forgotten
 
 
 def _seed_price(symbol: str) -> float:
@@ -151,16 +152,21 @@ class PriceBook:
         if cached is not None:
             self.counters.cache_hits += 1
             entry = Entry.make(symbol, cached[0], cached[1])
-            self.map[symbol] = entry
+            self._remember(entry)
             return entry, "cache"
         self.counters.rest_fallbacks += 1
         await asyncio.sleep(self.rest_latency_s)
         quotes = self.quotes.get(symbol)
         price = round(sum(quotes.values()) / len(quotes), 4) if quotes else _seed_price(symbol)
         entry = Entry.make(symbol, price, time.time())
-        self.map[symbol] = entry
+        self._remember(entry)
         await self.store(entry)
         return entry, "rest"
+
+    def _remember(self, entry: Entry) -> None:
+        if len(self.map) >= MAX_SYMBOLS:
+            self.map = {s: e for s, e in self.map.items() if s in self.quotes}
+        self.map[entry.symbol] = entry
 
     async def _from_cache(self, symbol: str) -> tuple[float, float] | None:
         try:

@@ -89,3 +89,13 @@ def test_admin_through_the_load_balancer(cluster, admin: Admin, path: str) -> No
     assert r.status_code == 200
     if path == "/admin/cluster-stats":
         assert set(r.json()["nodes"]) == set(cluster.nodes)
+
+
+def test_usage_trim_keeps_the_newest_rows(cluster, admin: Admin) -> None:
+    with api_client(cluster, cluster.partner_key.value) as c:
+        for _ in range(5):
+            c.get(cluster.direct.api_url + "/price", params={"symbol": "BTC-USD"})
+    r = admin.get(cluster.balanced.admin_url, "/admin/usage-trim", max_rows=3)
+    assert r.status_code == 200
+    assert r.json()["rows_before"] >= 5 and r.json()["rows_after"] == 3
+    assert admin.get(cluster.balanced.admin_url, "/admin/usage-trim", max_rows="-1").status_code == 400
