@@ -83,7 +83,7 @@ def stream_block(udp_port: int, udp: list[int]) -> str:
 {servers}
     }}
     server {{
-        listen {LOOPBACK}:{udp_port} udp;
+        listen {LOOPBACK}:{udp_port} udp rcvbuf=4m sndbuf=4m;
         proxy_pass trinity_udp;
         proxy_timeout 10s;
     }}"""
