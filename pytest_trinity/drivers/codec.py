@@ -41,12 +41,11 @@ class JsonCodec:
     def decode(datagram: bytes) -> tuple[int, str | None]:
         if datagram.startswith(b'{"id":') and b'"error"' not in datagram:
             end = datagram.find(b",", 6)
-            if end < 0:
-                end = datagram.find(b"}", 6)
-            try:
-                return int(datagram[6:end]), None
-            except ValueError:
-                pass
+            if end > 6 and datagram.endswith(b"}"):
+                try:
+                    return int(datagram[6:end]), None
+                except ValueError:
+                    pass
         try:
             obj = json.loads(datagram)
             rid = obj["id"]

@@ -12,6 +12,7 @@ import asyncio
 import re
 import resource
 import signal
+import threading
 import time
 from collections import Counter
 from typing import Any, Callable
@@ -320,6 +321,7 @@ def run_shard(shard: ShardSpec, on_progress: ShardProgress | None = None,
     def stop_check() -> bool:
         return bool(interrupted) or (should_stop is not None and should_stop())
 
+    handle_sigint = handle_sigint and threading.current_thread() is threading.main_thread()
     try:
         asyncio.set_event_loop(loop)
         if handle_sigint:

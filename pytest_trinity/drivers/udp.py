@@ -105,15 +105,15 @@ class UdpDriver:
                 continue  # ICMP errors surface here; the request will time out as lost
             now = monotonic_ns()
             # the default JSON codec's common reply, parsed inline; anything else via the codec
+            rid = -1
             if fast_json and data[:6] == b'{"id":' and b'"error"' not in data:
                 end = data.find(b",", 6)
-                try:
-                    rid = int(data[6:end])
-                    err = None
-                except ValueError:
-                    rid = -1
-            else:
-                rid = -1
+                if end > 6 and data[-1:] == b"}":
+                    try:
+                        rid = int(data[6:end])
+                        err = None
+                    except ValueError:
+                        pass
             if rid < 0:
                 try:
                     rid, err = decode(data)

@@ -86,8 +86,13 @@ def test_sigint_returns_partial_results_quickly(tmp_path: Path) -> None:
         assert first["done"] > 0 and first["total"] == 10**9 and first["rps"] > 0
         t_sig = time.monotonic()
         os.kill(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        while not line.startswith("RESULT") and time.monotonic() < t_sig + 30:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            if not line and proc.poll() is not None:
+                break
         stopped_in = time.monotonic() - t_sig
+        out, err = proc.communicate(timeout=30)
+        out = line + out
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -99,7 +104,9 @@ def test_sigint_returns_partial_results_quickly(tmp_path: Path) -> None:
     assert r.shards == 2
     assert r.outcomes.ok > 0 and r.outcomes.ok < 10**9
     assert r.outcomes.completed + r.outcomes.abandoned == r.outcomes.sent
-    assert stopped_in < 10, f"stopping took {stopped_in:.1f}s (nginx shutdown included)"
+    print(f"SIGINT to result: {stopped_in:.2f}s")
+    # the issue asks for 1 s; allow slack for a busy 2-core machine
+    assert stopped_in < 3, f"stopping took {stopped_in:.2f}s"
     assert r.elapsed < 60
 
 
@@ -139,3 +146,16 @@ def test_level_13_concurrency_holds_21000_connections() -> None:
     assert r.outcomes.ok == 2 * n, r.outcomes.to_dict()
     assert r.peak_connections == n
     assert 0 < r.peak_rss_bytes < (1 << 30)
+
+
+def test_shards_run_through_a_given_executor(http_server: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import http_stats
+
+    spec = LoadSpec(Target("127.0.0.1", http_server), (HttpRequest("a", "/a"),), ClosedModel(3000, 6),
+                    max_requests=3000, max_seconds=60, timeout=10, processes=3)
+    with ThreadPoolExecutor(max_workers=3) as pool:  # any concurrent.futures.Executor will do
+        r = run_load(spec, executor=pool)
+    assert r.shards == 3
+    assert r.outcomes.ok == 3000 and http_stats(http_server)["/a"] == 3000

@@ -74,3 +74,38 @@ def test_json_codec_round_trip() -> None:
         codec.decode(b"not json")
     with pytest.raises(ValueError):
         codec.decode(b'{"price":1}')
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(rid=st.integers(min_value=0, max_value=2**64 - 1), symbol=st.text(max_size=12),
+       key=st.one_of(st.none(), st.text(max_size=20)))
+def test_json_codec_round_trips_any_id(rid: int, symbol: str, key: str | None) -> None:
+    import json as _json
+
+    codec = JsonCodec(UdpRequest("x", symbol=symbol, api_key=key))
+    sent = _json.loads(codec.encode(rid))
+    assert sent["id"] == rid and sent["symbol"] == symbol and sent.get("key") == key
+    reply = _json.dumps({"id": rid, "symbol": symbol, "price": 1.5, "ts": 1}, separators=(",", ":")).encode()
+    assert codec.decode(reply) == (rid, None)
+    assert codec.decode(_json.dumps({"id": rid, "error": symbol}).encode()) == (rid, symbol)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=64) | st.builds(lambda b: b'{"id":' + b, st.binary(max_size=32)))
+def test_json_codec_rejects_garbage_with_value_error_only(data: bytes) -> None:
+    try:
+        rid, err = JsonCodec.decode(data)
+    except ValueError:
+        return
+    assert isinstance(rid, int) and (err is None or isinstance(err, str))
+
+
+def test_truncated_reply_is_not_mistaken_for_an_id() -> None:
+    with pytest.raises(ValueError):
+        JsonCodec.decode(b'{"id":123')
+    with pytest.raises(ValueError):
+        JsonCodec.decode(b'{"id":12,"price":1')
