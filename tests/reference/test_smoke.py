@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
+
+import httpx
+import pytest
+
 from tests.reference.conftest import Admin, api_client
 
 
@@ -17,3 +23,18 @@ def test_cluster_stats_lists_every_node(cluster, admin: Admin, plan) -> None:
     view = admin.cluster_stats(cluster.balanced.admin_url)
     assert sorted(view["nodes"]) == sorted(plan.telemetry.nodes)
     assert view["missing"] == []
+
+
+def test_the_alb_path_is_real_tls(cluster, admin: Admin) -> None:
+    with pytest.raises(httpx.ConnectError):  # nginx's certificate is signed by the cluster's own CA
+        httpx.get(cluster.balanced.api_url + "/healthz", verify=ssl.create_default_context(), timeout=10)
+    host, port = cluster.balanced.api_url.removeprefix("https://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with cluster.ssl_context().wrap_socket(raw, server_hostname=host) as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+            tls.sendall(f"GET /price?symbol=BTC-USD HTTP/1.1\r\nHost: x\r\nX-API-Key: {cluster.public_key.value}\r\n"
+                        "Connection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := tls.recv(65536):
+                data += chunk
+    assert data.startswith(b"HTTP/1.1 200 ") and b'"symbol":"BTC-USD"' in data
