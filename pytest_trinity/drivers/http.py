@@ -106,7 +106,7 @@ class HttpConnection:
         body = self.body
         if body:
             self.body = b""
-        if 200 <= code < 300:
+        if 200 <= code <= 299:
             kind.tally.ok += 1  # type: ignore[union-attr]
             probe = kind.cache_probe  # type: ignore[union-attr]
             if probe is not None and probe in body and kind.cache_re.search(body):  # type: ignore[union-attr]
@@ -333,6 +333,10 @@ class HttpDriver:
         limit = now - self.run.timeout_ns
         for conn in [c for c in self.conns if c.busy and c.t_send < limit]:
             conn.fail("timeout")
+        backlog = self.backlog
+        while backlog and backlog[0] < limit:  # waited a whole timeout for a connection: give up
+            backlog.popleft()
+            self.run.unsent += 1
         if self.open and not self.generating and not self.all_done.done():
             # in-flight requests of a finished open run get one timeout to come back
             if now > self.plan_end_ns + self.run.timeout_ns:

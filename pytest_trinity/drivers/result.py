@@ -77,7 +77,15 @@ class ShardResult:
 
 @dataclass(frozen=True)
 class LoadResult:
-    """A whole run: per-kind results (`kinds[name]`), the totals over all kinds, the series."""
+    """A whole run: per-kind results (`kinds[name]`), the totals over all kinds, the series.
+
+    Open model: `late_sends` counts sends made more than the model's `late_send_us` after
+    their planned time, `unsent` planned sends never made (no free connection/window within
+    the timeout, or still waiting when the plan ended), `max_send_lag_us` the worst lag.
+    Latency histograms hold every completed HTTP response (any status) and every answered
+    UDP request (ok or error reply); timeouts, resets, lost and late requests have none.
+    `peak_rss_bytes` sums the shards' peak RSS; `peak_connections` sums their most-open.
+    """
 
     protocol: str
     model: dict[str, Any]

@@ -121,6 +121,7 @@ def run_load(spec: LoadSpec, executor: Executor | None = None,
         def on_sigint(signum: int, frame: Any) -> None:
             interrupted.set()
         old_handler = signal.signal(signal.SIGINT, on_sigint)
+    channel: _Channel | None = None
     try:
         channel = _Channel(manager)
         futures: list[Future] = [pool.submit(_worker_main, sh, channel) for sh in shards]
@@ -196,6 +197,11 @@ def run_load(spec: LoadSpec, executor: Executor | None = None,
         if failed is not None and not interrupted.is_set():
             raise WorkerError(failed[0], failed[1], merged)
         return merged
+    except BaseException:
+        if channel is not None:  # whatever went wrong here, the workers stop now
+            channel.stop.set()
+            channel.go.set()
+        raise
     finally:
         if in_main:
             signal.signal(signal.SIGINT, old_handler if old_handler is not None else signal.SIG_DFL)

@@ -250,6 +250,10 @@ class UdpDriver:
             if entry[0] >= limit:
                 break
             old.append(rid)
+        backlog = self.backlog
+        while backlog and backlog[0] < limit:  # waited a whole timeout for room in the window
+            backlog.popleft()
+            self.run.unsent += 1
         expired = self.expired
         for rid in old:
             kind = pending.pop(rid)[2]
