@@ -21,7 +21,7 @@ from pytest_trinity.plan import Plan, load_plan
 from pytest_trinity.reference.config import NodeConfig
 from pytest_trinity.reference.lb import LOOPBACK, http_block, make_certificates, stream_block
 from pytest_trinity.reference.secrets import ClusterSecrets, KeySpec, Secret
-from pytest_trinity.services import Daemon, ServiceError, free_port
+from pytest_trinity.services import Daemon, ServiceError, free_port, wait_for_tcp
 from pytest_trinity.services.nginx import dynamic_module, run_nginx
 from pytest_trinity.services.redis import run_redis
 
@@ -202,14 +202,20 @@ def run_cluster(
             )
             cfg_path = cluster_dir / f"node-{name}.json"
             cfg.to_file(cfg_path)
-            daemon = Daemon(f"node-{name}", [sys.executable, "-m", "pytest_trinity.reference.node", str(cfg_path)],
-                            cluster_dir, ready_ports=(api, admin), ready_timeout=health_timeout)
+            # Started without waiting: the nodes boot in parallel and are waited for below.
+            daemon = Daemon(f"node-{name}", [sys.executable, "-m", "pytest_trinity.reference.node", str(cfg_path)], cluster_dir)
             stack.enter_context(daemon)
             node_daemons.append(daemon)
             assert daemon.proc is not None
             infos[name] = NodeInfo(name, f"http://{LOOPBACK}:{api}", f"http://{LOOPBACK}:{admin}", (LOOPBACK, udp),
                                    daemon.proc.pid, daemon.log_path)
         daemons += node_daemons
+        for daemon, info in zip(node_daemons, infos.values()):
+            for url in (info.api_url, info.admin_url):
+                try:
+                    wait_for_tcp(int(url.rsplit(":", 1)[1]), health_timeout, alive=daemon.alive)
+                except OSError as exc:
+                    raise ServiceError(f"{daemon.name} did not start ({exc}); its log says:\n{daemon.log_tail()}") from None
         first = infos[names[0]]
         direct_node = infos.get("main", first)
         direct = Endpoints(direct_node.api_url, direct_node.admin_url, direct_node.udp)
