@@ -28,7 +28,7 @@ from pytest_trinity.reference.config import NodeConfig
 from pytest_trinity.reference.counters import GAUGES, Counters, Derived
 from pytest_trinity.reference.db import DbPool, PostgresBackend, SqliteBackend
 from pytest_trinity.reference.faults import Faults, FaultError, parse_faults
-from pytest_trinity.reference.httpserver import Request, json_response, response, serve_http
+from pytest_trinity.reference.httpserver import Request, json_response, serve_http
 from pytest_trinity.reference.prices import PriceBook, body_for, ok_response, valid_symbol
 from pytest_trinity.reference.secrets import ClusterSecrets
 from pytest_trinity.reference.telemetry import ProcessSampler, cluster_view, stats_key
@@ -104,6 +104,8 @@ class Node:
         self.faults = Faults()
         self.fault_gate = False
         self.reset_epoch = 0
+        self._reset_lock = asyncio.Lock()
+        self._reset_refused = False
         self.servers: list[asyncio.base_events.Server] = []
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -453,20 +455,24 @@ class Node:
 
     # ---- the cluster-wide control plane ---------------------------------------------
     async def _reset_to(self, epoch: int) -> bool:
-        if epoch <= self.reset_epoch:
-            return False
-        self.reset_epoch = epoch
-        if self.faults.refuse_reset:
-            log.warning("reset epoch %d refused (fault)", epoch)
-            return False
-        await self.usage.quiesce(STOP_TIMEOUT_S)
-        self.counters.zero()
-        self.shed = 0
-        self.derived.restart()
-        self.pool.gauges()
-        log.warning("counters reset (epoch %d)", epoch)
-        await self.publish()
-        return True
+        """Zero the counters for reset `epoch` unless done already; True if this node is reset.
+
+        Serialized: the admin call, the pub/sub message and the periodic catch-up may race."""
+        async with self._reset_lock:
+            if epoch > self.reset_epoch:
+                self.reset_epoch = epoch
+                self._reset_refused = self.faults.refuse_reset
+                if self._reset_refused:
+                    log.warning("reset epoch %d refused (fault)", epoch)
+                else:
+                    await self.usage.quiesce(STOP_TIMEOUT_S)
+                    self.counters.zero()
+                    self.shed = 0
+                    self.derived.restart()
+                    self.pool.gauges()
+                    log.warning("counters reset (epoch %d)", epoch)
+                    await self.publish()
+            return not self._reset_refused
 
     async def on_control(self, msg: dict[str, Any]) -> None:
         op = msg.get("op")

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from pytest_trinity.reference import run_cluster
-from tests.reference.conftest import GOVERNOR_LIMIT, Admin, api_client, udp_call, wait_until
+from tests.reference.conftest import GOVERNOR_LIMIT, Admin, udp_call, wait_until
 
 
 def _price(cluster, node: str = "main", key: str | None = None, timeout: float = 30) -> httpx.Response:
