@@ -5,11 +5,15 @@ loopback nginx, interleaved rounds, printing req/s ratios and client CPU per req
 
 Goal (issue 4): >= 1.1x wrk's req/s and <= 6.5 us of client CPU per request, with full
 parsing, classification and latency recording on. The script prints the truth either way.
+Rows: wrk -t1; the driver in one process on uvloop and on stock asyncio; the driver with its
+default of one process per core (the connections split between them). Client CPU is the
+getrusage user+sys time of wrk / of the driver's worker processes during the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 
@@ -27,11 +31,12 @@ def wrk_round(port: int, conns: int, seconds: float) -> tuple[float, float]:
     return n / secs, cpu * 1e6 / n
 
 
-def driver_round(port: int, conns: int, seconds: float, uvloop: bool | None) -> tuple[float, float]:
+def driver_round(port: int, conns: int, seconds: float, uvloop: bool | None,
+                 processes: int | None = 1) -> tuple[float, float]:
     spec = LoadSpec(Target("127.0.0.1", port),
                     (HttpRequest("price", "/price?symbol=BTC-USD", api_key="bench-key"),),
                     ClosedModel(requests=10**9, concurrency=conns), max_requests=10**9,
-                    max_seconds=seconds, timeout=10.0, processes=1, use_uvloop=uvloop)
+                    max_seconds=seconds, timeout=10.0, processes=processes, use_uvloop=uvloop)
     r = run_load(spec)
     o = r.outcomes
     if o.ok != o.completed:
@@ -45,19 +50,22 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    rows: dict[str, list[tuple[float, float]]] = {"wrk": [], "driver-uvloop": [], "driver-asyncio": []}
+    cores = os.cpu_count() or 1
+    rows: dict[str, list[tuple[float, float]]] = {"wrk": [], "driver-uvloop": [], "driver-asyncio": [],
+                                                  f"driver-uvloop-{cores}proc": []}
     with fixed_cost_nginx() as port:
         for i in range(args.rounds):
             rows["wrk"].append(wrk_round(port, args.connections, args.seconds))
             rows["driver-uvloop"].append(driver_round(port, args.connections, args.seconds, True))
             rows["driver-asyncio"].append(driver_round(port, args.connections, args.seconds, False))
+            rows[f"driver-uvloop-{cores}proc"].append(driver_round(port, args.connections, args.seconds, True, None))
             print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1][0]:,.0f} req/s {v[-1][1]:.2f} us/req"
                                                 for k, v in rows.items()), flush=True)
     wrk_rps = statistics.median(r[0] for r in rows["wrk"])
     wrk_cpu = statistics.median(r[1] for r in rows["wrk"])
     print(f"CPU: {cpu_model()}; {args.connections} connections, {args.seconds:g}s x {args.rounds} rounds, medians")
     parts = [f"wrk {wrk_rps:,.0f} req/s {wrk_cpu:.2f} us/req"]
-    for name in ("driver-uvloop", "driver-asyncio"):
+    for name in list(rows)[1:]:
         rps = statistics.median(r[0] for r in rows[name])
         cpu = statistics.median(r[1] for r in rows[name])
         parts.append(f"{name} {rps / wrk_rps:.2f}x wrk req/s, {cpu:.2f} us CPU/req")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from pytest_trinity.drivers.result import LoadResult, ShardResult
-from pytest_trinity.drivers.shard import raise_nofile_limit, run_shard, run_shard_async
+from pytest_trinity.drivers.shard import empty_result, raise_nofile_limit, run_shard, run_shard_async
 from pytest_trinity.drivers.spec import LoadSpec, ShardSpec, split
 
 READY_TIMEOUT_S = 60.0
@@ -70,7 +70,7 @@ def _worker_main(shard: ShardSpec, channel: _Channel | None) -> ShardResult:
         if not channel.go.wait(READY_TIMEOUT_S):
             raise RuntimeError("never got the start signal from the parent")
         if channel.stop.is_set():
-            raise RuntimeError("stopped before start")
+            return empty_result(shard, "interrupted")
     last_poll = [0.0]
     stopped = [False]
 
@@ -191,9 +191,9 @@ def run_load(spec: LoadSpec, executor: Executor | None = None,
                 errors.append(f"worker {i}: {type(exc).__name__}: {exc}")
             else:
                 results.append(f.result())
-        stop_reason = "interrupted" if interrupted.is_set() else None
-        merged = LoadResult.merge(spec.protocol, spec.model.to_dict(), results,
-                                  stop_reason=("failed" if failed else stop_reason), errors=tuple(errors))
+        stop_reason = "interrupted" if interrupted.is_set() else ("failed" if failed else None)
+        merged = LoadResult.merge(spec.protocol, spec.model.to_dict(), results, stop_reason=stop_reason,
+                                  errors=tuple(errors))
         if failed is not None and not interrupted.is_set():
             raise WorkerError(failed[0], failed[1], merged)
         return merged

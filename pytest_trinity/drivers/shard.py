@@ -147,9 +147,6 @@ class ShardRun:
         """The driver completed its work."""
         self.stop("request_limit" if self.limited_by_requests else "completed")
 
-    def done_count(self) -> int:
-        return sum(k.tally.ok + k.tally.failures() for k in self.kinds)
-
     # ---- periodic work ------------------------------------------------------------------
     def _housekeeping(self) -> None:
         if self.stop_reason is not None:
@@ -246,6 +243,13 @@ class ShardRun:
                            tuple(s for s in self.series if s.requests or s.encoded), elapsed_ns / 1e9,
                            self.stop_reason or "completed", self.late_sends, self.unsent,
                            self.max_send_lag_us, cpu, peak_rss_bytes(), self.peak_connections)
+
+
+def empty_result(shard: ShardSpec, stop_reason: str) -> ShardResult:
+    """The result of a shard that never started (e.g. interrupted while waiting to start)."""
+    open_model = isinstance(shard.model, OpenModel)
+    return ShardResult(shard.index, tuple(KindState(k, open_model).result() for k in shard.spec.kinds), (), 0.0,
+                       stop_reason)
 
 
 def peak_rss_bytes() -> int:
