@@ -32,8 +32,9 @@ class SqliteBackend:
 
     async def connect(self) -> sqlite3.Connection:
         def open_() -> sqlite3.Connection:
+            # journal_mode=WAL is set once, with the schema (it is stored in the file): setting
+            # it here would take a lock on every new connection, while other nodes write.
             conn = sqlite3.connect(self.path, timeout=SQLITE_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=OFF")
             return conn
         return await asyncio.to_thread(open_)
@@ -43,6 +44,7 @@ class SqliteBackend:
 
     async def create_schema(self, conn: sqlite3.Connection) -> None:
         def run() -> None:
+            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS usage_logs (id INTEGER PRIMARY KEY, ts REAL NOT NULL, node TEXT NOT NULL,"
                 " key_id TEXT NOT NULL, proto TEXT NOT NULL, path TEXT NOT NULL, symbol TEXT NOT NULL, status INTEGER NOT NULL)"
@@ -52,7 +54,10 @@ class SqliteBackend:
 
     async def insert(self, conn: sqlite3.Connection, rows: list[Row]) -> None:
         def run() -> None:
-            conn.execute("BEGIN")
+            # IMMEDIATE takes the write lock up front, through the busy timeout. A deferred BEGIN
+            # would start as a reader and could fail at once with SQLITE_BUSY (snapshot) when
+            # another node's commit lands before its first write.
+            conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.executemany(f"INSERT INTO usage_logs ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
                 conn.execute("COMMIT")
@@ -72,9 +77,16 @@ class SqliteBackend:
     async def trim(self, conn: sqlite3.Connection, max_rows: int) -> tuple[int, int]:
         """Delete the oldest rows beyond `max_rows`; return (rows before, rows after)."""
         def run() -> tuple[int, int]:
-            before = conn.execute("SELECT COUNT(*) FROM usage_logs").fetchone()[0]
-            conn.execute("DELETE FROM usage_logs WHERE id NOT IN (SELECT id FROM usage_logs ORDER BY id DESC LIMIT ?)", (max_rows,))
-            return before, conn.execute("SELECT COUNT(*) FROM usage_logs").fetchone()[0]
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                before = conn.execute("SELECT COUNT(*) FROM usage_logs").fetchone()[0]
+                conn.execute("DELETE FROM usage_logs WHERE id NOT IN (SELECT id FROM usage_logs ORDER BY id DESC LIMIT ?)", (max_rows,))
+                after = conn.execute("SELECT COUNT(*) FROM usage_logs").fetchone()[0]
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return before, after
         return await asyncio.to_thread(run)
 
 

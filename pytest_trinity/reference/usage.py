@@ -19,6 +19,8 @@ from typing import Any
 from pytest_trinity.reference.db import DbPool, Row
 
 log = logging.getLogger("trinity.node.usage")
+BUSY_RETRIES = 3
+BUSY_BACKOFF_S = 0.05
 
 
 class Housekeeping:
@@ -95,15 +97,23 @@ class Housekeeping:
         task.add_done_callback(self.flushing.discard)
 
     async def _insert(self, rows: list[Row]) -> None:
-        try:
-            await self.pool.run("insert", rows)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.counters.batch_flush_errors += 1
-            log.error("usage_logs batch insert of %d rows failed: %s", len(rows), type(exc).__name__)
-        else:
+        """Insert one batch; a database that is busy (locked by another writer) is retried a few
+        times before the batch counts as a flush error."""
+        for attempt in range(1, BUSY_RETRIES + 1):
+            try:
+                await self.pool.run("insert", rows)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                busy = any(word in str(exc).lower() for word in ("locked", "busy"))
+                if busy and attempt < BUSY_RETRIES:
+                    await asyncio.sleep(BUSY_BACKOFF_S * attempt)
+                    continue
+                self.counters.batch_flush_errors += 1
+                log.error("usage_logs batch insert of %d rows failed: %s: %s", len(rows), type(exc).__name__, exc)
+                return
             self.counters.batch_flushes += 1
+            return
 
     async def quiesce(self, timeout: float) -> None:
         """Move everything queued into usage_logs now and wait for it (before a reset or a stop)."""
