@@ -1,0 +1,1 @@
+"""Tests of the reference cluster, all against real processes on loopback."""
