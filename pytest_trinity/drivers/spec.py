@@ -181,6 +181,7 @@ class LoadSpec:
     timeout: float
     processes: int | None = None
     udp_sockets: int = 2
+    udp_batch_io: bool | None = None  # recvmmsg/sendmmsg; None: when available
     late_grace: float | None = None
     use_uvloop: bool | None = None
     interval: float = 1.0

@@ -1,5 +1,5 @@
 """The UDP hot path for one shard: several connected non-blocking sockets drained with
-`add_reader` + `recv`, request ids correlating replies, timeouts turning requests into
+`add_reader` + batched reads (recvmmsg where available, else `recv`), request ids correlating replies, timeouts turning requests into
 `lost`, replies after the timeout counted `late` (never ok), error replies counted by text.
 Drives the closed model (N requests, W in flight) and the open model (fixed rate).
 """
@@ -7,15 +7,19 @@ Drives the closed model (N requests, W in flight) and the open model (fixed rate
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 from collections import deque
 from time import monotonic_ns
 
 from pytest_trinity.drivers.codec import JsonCodec, make_codec
+from pytest_trinity.drivers.mmsg import MmsgIO
 from pytest_trinity.drivers.shard import KindState, ShardRun
 from pytest_trinity.drivers.spec import OpenModel
 
-RECV_BATCH = 512
+MMSG_BATCH = 64  # datagrams per recvmmsg/sendmmsg call
+RECV_ROUNDS = 8  # batches read per readiness callback before yielding to the loop
+_DROPPED = (-errno.EAGAIN, -errno.EWOULDBLOCK, -errno.ENOBUFS, -errno.EINTR)
 EXPIRED_KEEP = 1 << 20  # ids remembered after their timeout, to recognise late replies
 
 
@@ -30,6 +34,8 @@ class UdpDriver:
         self.decode = run.kinds[0].payload.decode
         self.fast_json = all(type(k.payload) is JsonCodec for k in run.kinds)
         self.socks: list[socket.socket] = []
+        self.use_mmsg = MmsgIO.available() if spec.udp_batch_io is None else spec.udp_batch_io
+        self.ios: list[MmsgIO] = []
         self.sock_i = 0
         # id -> (t_send_ns, t_plan_ns, kind); insertion order is send order
         self.pending: dict[int, tuple[int, int, KindState]] = {}
@@ -48,7 +54,7 @@ class UdpDriver:
     # --- sockets -------------------------------------------------------------------------
     def open_sockets(self) -> None:
         t = self.run.spec.target
-        for _ in range(max(1, self.run.spec.udp_sockets)):
+        for i in range(max(1, self.run.spec.udp_sockets)):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.setblocking(False)
             try:
@@ -57,8 +63,10 @@ class UdpDriver:
                 pass
             s.connect((t.host, t.port))
             self.socks.append(s)
+            if self.use_mmsg:
+                self.ios.append(MmsgIO(s, MMSG_BATCH))
             self.run.peak_connections = len(self.socks)
-            self.loop.add_reader(s.fileno(), self.drain, s)
+            self.loop.add_reader(s.fileno(), self.drain, i)
 
     def close_sockets(self) -> None:
         for s in self.socks:
@@ -68,79 +76,72 @@ class UdpDriver:
                 pass
             s.close()
         self.socks = []
+        self.ios = []
 
-    # --- hot path ------------------------------------------------------------------------
-    def send(self, kind: KindState, planned_ns: int) -> None:
-        rid = self.next_id
-        self.next_id = rid + 1
-        socks = self.socks
-        i = self.sock_i
-        self.sock_i = i + 1
-        sock = socks[i % len(socks)]
-        t = monotonic_ns()
-        try:
-            sock.send(kind.payload.encode(rid))
-        except (BlockingIOError, InterruptedError):
-            kind.tally.lost += 1  # the kernel dropped it before it left
-            return
-        except OSError:
-            kind.tally.connect_error += 1  # e.g. ICMP port unreachable reported on send
-            return
-        kind.tally.sent += 1
-        self.pending[rid] = (t, planned_ns or t, kind)
-
-    def drain(self, sock: socket.socket) -> None:
-        recv = sock.recv
-        decode = self.decode
-        fast_json = self.fast_json
-        pending = self.pending
-        open_model = self.open
-        freed = 0
-        for _ in range(RECV_BATCH):
+    def _recv_plain(self, i: int) -> list[bytes]:
+        recv = self.socks[i].recv
+        out = []
+        for _ in range(MMSG_BATCH):
             try:
-                data = recv(2048)
+                out.append(recv(2048))
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
                 continue  # ICMP errors surface here; the request will time out as lost
+        return out
+
+    # --- hot path: replies -----------------------------------------------------------------
+    def drain(self, i: int) -> None:
+        decode = self.decode
+        fast_json = self.fast_json
+        pending = self.pending
+        open_model = self.open
+        receive = self.ios[i].recv_batch if self.use_mmsg else (lambda: self._recv_plain(i))
+        freed = 0
+        for _ in range(RECV_ROUNDS):
+            batch = receive()
             now = monotonic_ns()
-            # the default JSON codec's common reply, parsed inline; anything else via the codec
-            rid = -1
-            if fast_json and data[:6] == b'{"id":' and b'"error"' not in data:
-                end = data.find(b",", 6)
-                if end > 6 and data[-1:] == b"}":
+            for data in batch:
+                # the default JSON codec's common reply, parsed inline; anything else via the codec
+                rid = -1
+                if fast_json and data[:6] == b'{"id":' and b'"error"' not in data:
+                    end = data.find(b",", 6)
+                    if end > 6 and data[-1:] == b"}":
+                        try:
+                            rid = int(data[6:end])
+                            err = None
+                        except ValueError:
+                            pass
+                if rid < 0:
                     try:
-                        rid = int(data[6:end])
-                        err = None
+                        rid, err = decode(data)
                     except ValueError:
-                        pass
-            if rid < 0:
-                try:
-                    rid, err = decode(data)
-                except ValueError:
-                    self.strays += 1
+                        self.strays += 1
+                        continue
+                entry = pending.pop(rid, None)
+                if entry is None:
+                    kind = self.expired.pop(rid, None)
+                    if kind is not None:
+                        kind.tally.lost -= 1
+                        kind.tally.late += 1
+                    else:
+                        self.strays += 1
                     continue
-            entry = pending.pop(rid, None)
-            if entry is None:
-                kind = self.expired.pop(rid, None)
-                if kind is not None:
-                    kind.tally.lost -= 1
-                    kind.tally.late += 1
+                t_send, t_plan, kind = entry
+                kind.raw.append((now - t_plan) // 1000)
+                if open_model:
+                    kind.raw_service.append((now - t_send) // 1000)
+                if err is None:
+                    kind.tally.ok += 1
                 else:
-                    self.strays += 1
-                continue
-            t_send, t_plan, kind = entry
-            kind.raw.append((now - t_plan) // 1000)
-            if open_model:
-                kind.raw_service.append((now - t_send) // 1000)
-            if err is None:
-                kind.tally.ok += 1
-            else:
-                kind.tally.error_reply(err)
-            freed += 1
+                    kind.tally.error_reply(err)
+                freed += 1
+            if len(batch) < MMSG_BATCH:
+                break  # the socket is empty: no extra call that would only say so
         if freed:
             self.refill()
 
+    # --- hot path: requests ----------------------------------------------------------------
     def refill(self) -> None:
         run = self.run
         if run.stopping:
@@ -148,48 +149,66 @@ class UdpDriver:
         room = self.window - len(self.pending)
         if self.open:
             backlog = self.backlog
-            while room > 0 and backlog:
-                self.send(run.pick(), self._plan_for_send())
-                room -= 1
+            n = min(room, len(backlog))
+            if n > 0:
+                self._emit(n, [self._plan_for_send() for _ in range(n)])
             self._maybe_done()
             return
         n = room if room < run.remaining else run.remaining
         if n > 0:
             run.remaining -= n
-            self._send_many(n)
+            self._emit(n, None)
         if run.remaining <= 0 and not self.pending:
             self._settle()
 
-    def _send_many(self, n: int) -> None:
-        """Closed model: send `n` new requests, round-robin over the sockets (inlined `send`)."""
+    def _emit(self, n: int, planned: list[int] | None) -> None:
+        """Send `n` new requests, spread over the sockets in batches; `planned`: the open
+        model's planned send times (the closed model plans = sends)."""
         run = self.run
-        pending = self.pending
-        socks = self.socks
-        ns = len(socks)
         cycle = run.cycle_kinds
         clen = run.cycle_len
         pos = run.cycle_pos
         rid = self.next_id
-        si = self.sock_i
-        for _ in range(n):
-            kind = cycle[pos % clen]
-            pos += 1
-            data = kind.payload.encode(rid)
+        ns = len(self.socks)
+        per_sock = -(-n // ns)
+        j = 0
+        while j < n:
+            m = min(per_sock, n - j, MMSG_BATCH)
+            kinds = [cycle[(pos + k) % clen] for k in range(m)]
+            datas = [kinds[k].payload.encode(rid + k) for k in range(m)]
+            si = self.sock_i % ns
+            self.sock_i += 1
             t = monotonic_ns()
-            try:
-                socks[si % ns].send(data)
-            except (BlockingIOError, InterruptedError):
-                kind.tally.lost += 1
-            except OSError:
-                kind.tally.connect_error += 1
+            if self.use_mmsg:
+                sent = self.ios[si].send_batch(datas)
             else:
-                kind.tally.sent += 1
-                pending[rid] = (t, t, kind)
-            rid += 1
-            si += 1
+                sent = self._send_plain(si, datas)
+            pending = self.pending
+            for k in range(m):
+                kind = kinds[k]
+                if k < sent:
+                    kind.tally.sent += 1
+                    pending[rid + k] = (t, planned[j + k] if planned else t, kind)
+                elif sent < 0 and sent not in _DROPPED:
+                    kind.tally.connect_error += 1  # e.g. ICMP port unreachable reported on send
+                else:
+                    kind.tally.lost += 1  # the kernel dropped it before it left
+            pos += m
+            rid += m
+            j += m
         run.cycle_pos = pos
         self.next_id = rid
-        self.sock_i = si
+
+    def _send_plain(self, si: int, datas: list[bytes]) -> int:
+        send = self.socks[si].send
+        for k, d in enumerate(datas):
+            try:
+                send(d)
+            except (BlockingIOError, InterruptedError):
+                return k if k else -errno.EAGAIN
+            except OSError as exc:
+                return k if k else -(exc.errno or errno.EIO)
+        return len(datas)
 
     # --- open model ----------------------------------------------------------------------
     def _plan_for_send(self) -> int:
