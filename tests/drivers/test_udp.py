@@ -30,10 +30,10 @@ def responder() -> int:
 
 @pytest.mark.parametrize("batch_io", [True, False], ids=["recvmmsg", "recv"])
 def test_lost_late_and_error_replies_are_exact(responder: int, batch_io: bool) -> None:
-    n = 1234
+    n = 777
     spec = LoadSpec(Target("127.0.0.1", responder), (UdpRequest("price", api_key="udp-secret"),),
                     ClosedModel(n, 32), max_requests=n, max_seconds=60, timeout=TIMEOUT_MS / 1000,
-                    late_grace=3.0, udp_sockets=3, udp_batch_io=batch_io)
+                    late_grace=1.5, udp_sockets=3, udp_batch_io=batch_io)
     r = asyncio.run(run_load_async(spec))
     o = r.outcomes
     exp = expected(range(1, n + 1))  # a single shard numbers its requests 1..n
