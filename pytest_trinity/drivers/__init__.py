@@ -1,5 +1,15 @@
 """Load drivers: HTTP/1.1 (TLS too) and UDP load at wrk speed, closed and open models,
-several processes, HdrHistogram latencies. This module only re-exports the public API."""
+several processes, HdrHistogram latencies. This module only re-exports the public API:
+
+    spec = LoadSpec(Target("127.0.0.1", 8080), (HttpRequest("price", "/price?symbol=BTC-USD",
+                    api_key=key),), ClosedModel(requests, concurrency), max_requests=...,
+                    max_seconds=..., timeout=...)
+    result = run_load(spec, on_progress=print)       # worker processes, one per core
+    result.kinds["price"].outcomes.ok, result.latency.percentile_ms(99), result.to_dict()
+
+`run_load_async(spec)` runs the same spec as one shard inside a running event loop. Scripts
+calling `run_load` need the usual `if __name__ == "__main__":` guard (workers re-import it).
+"""
 
 from pytest_trinity.drivers.codec import Codec, JsonCodec, register_codec
 from pytest_trinity.drivers.latency import Latency, SecondSample
