@@ -19,6 +19,7 @@ from pytest_trinity.drivers.shard import KindState, ShardRun
 from pytest_trinity.drivers.spec import OpenModel, Target
 
 _ParserError = httptools.HttpParserError
+MIN_TIMER_S = 0.001  # open-model timer floor; completions plan due sends in between
 
 
 def client_ssl_context(target: Target) -> ssl.SSLContext | None:
@@ -209,7 +210,7 @@ class HttpDriver:
         self.idle: list[HttpConnection] = []
         self.backlog: deque[int] = deque()
         self.planned = 0
-        self.interval_ns = 0
+        self.ns_per_request = 0.0
         self.next_plan_ns = 0
         self.plan_end_ns = 0
         self.generating = False
@@ -266,6 +267,8 @@ class HttpDriver:
     def next(self, conn: HttpConnection) -> None:
         run = self.run
         if self.open:
+            if self.generating and not self.backlog:
+                self._fill_due(monotonic_ns())
             if self.backlog and not run.stopping:
                 conn.send(run.pick(), self._plan_for_send())
             else:
@@ -296,16 +299,24 @@ class HttpDriver:
             self.run.max_send_lag_us = lag
         return planned
 
+    def _fill_due(self, now: int) -> None:
+        """Move every planned send whose time has come into the backlog."""
+        total = self.run.total
+        while self.next_plan_ns <= now and self.planned < total and self.next_plan_ns < self.plan_end_ns:
+            self.backlog.append(self.next_plan_ns)
+            self.planned += 1
+            self.next_plan_ns = self.run_start_ns + int(self.planned * self.ns_per_request)
+
     def _generate(self) -> None:
+        """Timer: plan what is due, hand it to idle connections, re-arm. Completions also
+        plan inline (`next`), so the timer need not fire more often than once a millisecond
+        (a shorter uvloop timer would spin the loop)."""
         if not self.generating or self.run.stopping:
             return
         now = monotonic_ns()
         run = self.run
         backlog = self.backlog
-        while self.next_plan_ns <= now and self.planned < run.total and self.next_plan_ns < self.plan_end_ns:
-            backlog.append(self.next_plan_ns)
-            self.planned += 1
-            self.next_plan_ns = self.run_start_ns + (self.planned * self.interval_ns)
+        self._fill_due(now)
         while backlog and self.idle:
             conn = self.idle.pop()
             conn.send(run.pick(), self._plan_for_send())
@@ -313,7 +324,7 @@ class HttpDriver:
             # nothing more to plan; at the plan's end, what still waits is unsent
             self.loop.call_later(max(0.0, (self.plan_end_ns - now) / 1e9), self._end_plan)
             return
-        self.loop.call_later(max(0.0, (self.next_plan_ns - monotonic_ns()) / 1e9), self._generate)
+        self.loop.call_later(max(MIN_TIMER_S, (self.next_plan_ns - monotonic_ns()) / 1e9), self._generate)
 
     def _end_plan(self) -> None:
         if not self.generating:
@@ -361,7 +372,7 @@ class HttpDriver:
         if isinstance(run.model, OpenModel):
             m = run.model
             self.late_send_us = m.late_send_us
-            self.interval_ns = int(1e9 / m.rate)
+            self.ns_per_request = 1e9 / m.rate
             n_slots = min(m.connections, max(1, run.total))
         else:
             n_slots = min(run.model.concurrency, run.total)

@@ -19,6 +19,7 @@ from pytest_trinity.drivers.spec import OpenModel
 
 MMSG_BATCH = 64  # datagrams per recvmmsg/sendmmsg call
 RECV_ROUNDS = 8  # batches read per readiness callback before yielding to the loop
+MIN_TIMER_S = 0.001  # open-model timer floor; replies plan due sends in between
 _DROPPED = (-errno.EAGAIN, -errno.EWOULDBLOCK, -errno.ENOBUFS, -errno.EINTR)
 EXPIRED_KEEP = 1 << 20  # ids remembered after their timeout, to recognise late replies
 
@@ -149,6 +150,8 @@ class UdpDriver:
         room = self.window - len(self.pending)
         if self.open:
             backlog = self.backlog
+            if self.generating:
+                self._fill_due(monotonic_ns())
             n = min(room, len(backlog))
             if n > 0:
                 self._emit(n, [self._plan_for_send() for _ in range(n)])
@@ -220,20 +223,25 @@ class UdpDriver:
             self.run.max_send_lag_us = lag
         return planned
 
-    def _generate(self) -> None:
-        if not self.generating or self.run.stopping:
-            return
-        now = monotonic_ns()
+    def _fill_due(self, now: int) -> None:
         total = self.run.total
         while self.next_plan_ns <= now and self.planned < total and self.next_plan_ns < self.plan_end_ns:
             self.backlog.append(self.next_plan_ns)
             self.planned += 1
-            self.next_plan_ns = self.start_ns + self.planned * self.interval_ns
+            self.next_plan_ns = self.start_ns + int(self.planned * self.ns_per_request)
+
+    def _generate(self) -> None:
+        """Timer: plan what is due and send it; replies also plan inline (`refill`), so the
+        timer fires at most once a millisecond (a shorter uvloop timer would spin)."""
+        if not self.generating or self.run.stopping:
+            return
+        now = monotonic_ns()
+        self._fill_due(now)
         self.refill()
-        if self.planned >= total or self.next_plan_ns >= self.plan_end_ns:
+        if self.planned >= self.run.total or self.next_plan_ns >= self.plan_end_ns:
             self.loop.call_later(max(0.0, (self.plan_end_ns - now) / 1e9), self._end_plan)
             return
-        self.loop.call_later(max(0.0, (self.next_plan_ns - monotonic_ns()) / 1e9), self._generate)
+        self.loop.call_later(max(MIN_TIMER_S, (self.next_plan_ns - monotonic_ns()) / 1e9), self._generate)
 
     def _end_plan(self) -> None:
         if not self.generating:
@@ -304,7 +312,7 @@ class UdpDriver:
             if isinstance(run.model, OpenModel):
                 m = run.model
                 self.late_send_us = m.late_send_us
-                self.interval_ns = int(1e9 / m.rate)
+                self.ns_per_request = 1e9 / m.rate
                 self.start_ns = monotonic_ns()
                 self.next_plan_ns = self.start_ns
                 self.plan_end_ns = self.start_ns + int(m.duration * 1e9)
