@@ -19,6 +19,16 @@ import pytest
 from pytest_trinity.plan import parse_level_selection, parse_scale
 
 
+def parse_count(text: str) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a whole number ≥ 0, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"must be a whole number ≥ 0, got {text!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     target: str
@@ -28,6 +38,7 @@ class Settings:
     scale: float
     levels: tuple[int, ...] | None  # None: every level of the ramp
     report_dir: Path
+    stop_after: int | None  # stop a plan test this many levels after its break (None: run all)
     show_plan: bool
 
 
@@ -52,6 +63,7 @@ OPTIONS = (
     _Option("trinity_scale", "S", "scale requests and concurrency by S, 0 < S ≤ 1 (at least 1 of each); level ids keep the plan's numbers", "1", parse_scale),
     _Option("trinity_levels", "LEVELS", "ramp levels to run: a range or a list, e.g. 1-9, 5 or 1-3,7 (default: all)", None, parse_level_selection),
     _Option("trinity_report_dir", "DIR", "where results are written (default: reports/ in the rootdir)", "reports", is_path=True),
+    _Option("trinity_stop_after", "N", "stop a plan test N levels after its breaking point (default: run the whole ramp)", None, parse_count),
 )
 
 
@@ -112,5 +124,6 @@ def resolve_settings(config: pytest.Config) -> Settings:
         scale=values["trinity_scale"][0],
         levels=values["trinity_levels"][0],
         report_dir=values["trinity_report_dir"][0],
+        stop_after=values["trinity_stop_after"][0],
         show_plan=bool(config.getoption("trinity_plan")),
     )

@@ -94,14 +94,14 @@ def _read_target(t: Table, name: str, base: Path, resolve: bool) -> Target:
         ca_file = str(ca_path)
     target = Target(
         name=name,
-        description=t.str("description", default=""),
+        description=t.str("description") if "description" in t.data else "",
         direct=_endpoints(t.sub("direct")),
         balanced=_endpoints(t.sub("balanced")),
         redis_url=redis_url,
         ca_file=ca_file,
         aws=_aws(t.sub("aws")) if "aws" in t.data else None,
         paths=_paths(t.sub("paths")) if "paths" in t.data else DEFAULT_PATHS,
-        udp_symbol=t.str("udp_symbol", default=DEFAULT_UDP_SYMBOL),
+        udp_symbol=t.str("udp_symbol") if "udp_symbol" in t.data else DEFAULT_UDP_SYMBOL,
         **secrets,
     )
     t.done()

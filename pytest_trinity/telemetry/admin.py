@@ -4,6 +4,7 @@ cluster-stats. The admin token travels in a header and never appears in an error
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -21,8 +22,8 @@ class AdminClient:
         self.base_url = base_url.rstrip("/")
         self.nodes, self.counters = nodes, counters
         headers = {token_header: token} if token else {}
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
-                                  verify=ca_file if ca_file else True, trust_env=False)
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, verify=verify, trust_env=False)
 
     def close(self) -> None:
         self._http.close()
@@ -58,6 +59,10 @@ class AdminClient:
 
     def stress_reset(self) -> dict[str, Any]:
         return self._get("/admin/stress-reset")
+
+    def usage_trim(self, max_rows: int) -> dict[str, Any]:
+        """The reference cluster's usage_logs trim (a real target trims in PostgreSQL instead)."""
+        return self._get("/admin/usage-trim", {"max_rows": str(max_rows)})
 
     def stress_stats(self) -> NodeSnapshot:
         return NodeSnapshot.parse(self._get("/admin/stress-stats"), self.counters, f"{self.base_url}/admin/stress-stats")

@@ -64,6 +64,15 @@ def test_full_definition(targets_file):
     assert sorted(target.secrets()) == sorted(SECRETS.values())
 
 
+def test_minimal_definition_takes_the_contract_defaults(targets_file):
+    _edit(targets_file, 'description = "a target on loopback"\n', "")
+    _edit(targets_file, 'ca_file = "ca.pem"\n', "")
+    target = load_target("loop", targets_file)
+    assert target.description == "" and target.ca_file is None
+    assert target.path("lpo") == "/price?symbol=BTC-USD" and target.path("lrs") == "/reports/usage"
+    assert target.udp_symbol == "BTC-USD"
+
+
 def test_secrets_never_print(targets_file):
     target = load_target("loop", targets_file)
     shown = repr(target) + str(target) + str(target.admin_token)

@@ -1,0 +1,100 @@
+"""The plan runner inside pytest: the session's `PlanRun`, each case's checklist and level,
+and the restore report at the end (printed, and failing the run when production was not
+restored).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from pytest_trinity import __version__
+from pytest_trinity.plan import Plan, PlanTest, ScaledLevel
+from pytest_trinity.runner import LevelRecord, PlanRun, SetupError
+from pytest_trinity.plugin.state import get_state
+from pytest_trinity.services import ServiceError
+from pytest_trinity.targets import Target
+
+RUN = pytest.StashKey[PlanRun]()
+
+
+@pytest.fixture(scope="session")
+def trinity_run(pytestconfig: pytest.Config, trinity_plan: Plan, trinity_target: Target) -> Iterator[PlanRun]:
+    """The session's run of the plan: target (the local cluster is started here), store, restore."""
+    settings = get_state(pytestconfig).settings
+    run = PlanRun(trinity_plan, trinity_target, settings.scale, settings.report_dir, settings.stop_after,
+                  run_info={"plugin_version": __version__, "plan": f"{trinity_plan.name} v{trinity_plan.version}"})
+    pytestconfig.stash[RUN] = run
+    try:
+        run.start()
+    except (ServiceError, OSError) as exc:
+        run.close()
+        pytest.fail(f"pytest-trinity: the target {trinity_target.name!r} could not be started: {exc}", pytrace=False)
+    try:
+        yield run
+    finally:
+        report = run.close()
+        pytestconfig.stash[RUN] = run
+        print(f"\npytest-trinity: {report.summary}")
+
+
+@dataclass
+class LevelRunner:
+    """What a plan test holds: its level, prepared by the checklist, ready to `run()`."""
+
+    run_: PlanRun
+    test: PlanTest
+    level: ScaledLevel
+    case: str
+
+    def run(self) -> LevelRecord:
+        return self.run_.run_level(self.test, self.level, self.case)
+
+
+def _setup_record(run: PlanRun, test: PlanTest, level: ScaledLevel, case: str, status: str, message: str) -> None:
+    now = time.time()
+    run.add(LevelRecord(test_id=test.id, case=case, level=level.number, level_id=level.id,
+                        plan_requests=level.level.requests, plan_concurrent=level.level.concurrent,
+                        requests=level.requests, concurrent=level.concurrent, scale=level.scale,
+                        status=status, started_at=now, ended_at=now, message=message))
+
+
+@pytest.fixture
+def trinity_runner(request: pytest.FixtureRequest, trinity_run: PlanRun, trinity_test: PlanTest,
+                   trinity_level: ScaledLevel) -> LevelRunner:
+    """The plan's pre-test checklist for this level (profile, governor, reset, verify), then a
+    runner for the level itself. A failing step is a setup error naming the node and keys."""
+    case = request.node.name
+    reason = trinity_run.skip_reason(trinity_test, trinity_level)
+    if reason:
+        _setup_record(trinity_run, trinity_test, trinity_level, case, "skipped", reason)
+        pytest.skip(reason)
+    try:
+        trinity_run.prepare(trinity_test, trinity_level)
+        problem = None
+    except SetupError as exc:
+        problem = str(exc)
+    if problem is not None:  # failed outside the except block: no chained traceback in the report
+        _setup_record(trinity_run, trinity_test, trinity_level, case, "error", problem)
+        pytest.fail(f"pre-test checklist failed for {trinity_test.id} {trinity_level.id}: {problem}", pytrace=False)
+    return LevelRunner(trinity_run, trinity_test, trinity_level, case)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    run = config.stash.get(RUN, None)
+    if run is None:
+        return
+    terminalreporter.write_sep("-", "pytest-trinity")
+    if run.restore is not None:
+        terminalreporter.write_line(run.restore.summary, red=not run.restore.ok, bold=not run.restore.ok)
+    terminalreporter.write_line(f"results: {run.store.path}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    run = session.config.stash.get(RUN, None)
+    if run is not None and run.restore is not None and not run.restore.ok and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

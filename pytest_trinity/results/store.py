@@ -1,0 +1,67 @@
+"""`<report dir>/<run id>/results.json`, rewritten after every level, and `latest` beside it.
+
+Writing after every level means a run that dies halfway still leaves what it measured. Each
+write goes to a temporary file first and replaces the old one, so a reader never sees half a
+file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+RESULTS = "results.json"
+LATEST = "latest"
+
+
+class RunStore:
+    def __init__(self, report_dir: Path, run: dict[str, Any]):
+        self.report_dir = report_dir
+        self.run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}"
+        self.dir = report_dir / self.run_id
+        self.run = dict(run, run_id=self.run_id, started_at=time.time())
+        self.levels: list[dict[str, Any]] = []
+        self.extra: dict[str, Any] = {}
+
+    @property
+    def path(self) -> Path:
+        return self.dir / RESULTS
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.levels.append(record)
+        self.write()
+
+    def write(self, ended: bool = False) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if ended:
+            self.run["ended_at"] = time.time()
+        data = {"schema_version": SCHEMA_VERSION, "run": self.run, "levels": self.levels, **self.extra}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+        os.replace(tmp, self.path)
+        latest = self.report_dir / LATEST
+        tmp_link = self.report_dir / f".{LATEST}.tmp"
+        if tmp_link.is_symlink() or tmp_link.exists():
+            tmp_link.unlink()
+        tmp_link.symlink_to(self.run_id)
+        os.replace(tmp_link, latest)
+
+
+def newest_records(report_dir: Path, test_id: str, exclude: Path | None = None) -> list[dict[str, Any]]:
+    """The level records of `test_id` from the newest stored run that has any."""
+    if not report_dir.is_dir():
+        return []
+    runs = sorted((p for p in report_dir.glob(f"*/{RESULTS}") if p.parent != exclude), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in runs:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        records = [r for r in data.get("levels", []) if r.get("test_id") == test_id and r.get("status") in ("passed", "failed")]
+        if records:
+            return records
+    return []

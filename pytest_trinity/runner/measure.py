@@ -1,0 +1,131 @@
+"""Reduce what a level measured to the judge's `LevelFigures`.
+
+Client side: the driver's outcomes and histograms. Server side: the level's counters (the
+level starts from a verified reset, so the final snapshot *is* the delta), the plan's derived
+percentages recomputed from those totals, the DB-pool gauges at their worst over the polls,
+and per-node CPU and RSS (the local analogue of Container Insights).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_trinity.drivers import LoadResult
+from pytest_trinity.plan import Plan, PlanTest
+from pytest_trinity.telemetry import ClusterStats, NodeSnapshot, PollSample
+from pytest_trinity.verdict import LevelFigures
+
+SILENT = ("timeout", "connect_error", "reset", "protocol_error", "lost", "late")
+
+
+def _pct(part: float, whole: float) -> float | None:
+    return 100.0 * part / whole if whole else None
+
+
+def cluster_metrics(plan: Plan, stats: ClusterStats, elapsed: float) -> dict[str, float]:
+    """The level's counter totals and the plan's derived metrics (absent when undefined)."""
+    gauges = set(plan.telemetry.gauges)
+    totals = {c: stats.total(c) for c in plan.telemetry.counters if c not in gauges}
+    metrics: dict[str, float] = dict(totals)
+    get = totals.get
+    lookups = get("syncmap_hits", 0) + get("cache_hits", 0) + get("rest_fallbacks", 0)
+    derived = {
+        "syncmap_hit_pct": _pct(get("syncmap_hits", 0), lookups),
+        "cache_hit_pct": _pct(get("cache_hits", 0), lookups),
+        "udp_drop_pct": _pct(get("udp_dropped", 0), get("packets_received", 0)),
+        "bg_drop_pct": _pct(get("bg_dropped", 0), get("bg_submitted", 0)),
+    }
+    metrics.update({k: v for k, v in derived.items() if v is not None})
+    if elapsed > 0:
+        metrics["tcp_rps"] = get("tcp_requests", 0) / elapsed
+        metrics["udp_rps"] = get("udp_requests", 0) / elapsed
+        metrics["total_rps"] = metrics["tcp_rps"] + metrics["udp_rps"]
+    return metrics
+
+
+def _snapshots(final: ClusterStats, samples: list[PollSample]) -> list[NodeSnapshot]:
+    snaps = list(final.nodes.values())
+    for sample in samples:
+        if sample.ok and isinstance(sample.value, ClusterStats):
+            snaps.extend(sample.value.nodes.values())
+        elif sample.ok and isinstance(sample.value, NodeSnapshot):
+            snaps.append(sample.value)
+    return snaps
+
+
+def pool_gauges(snaps: list[NodeSnapshot]) -> dict[str, float]:
+    """db_in_use and db_max_open of the node and moment closest to saturation."""
+    worst: tuple[float, int, int] | None = None
+    for s in snaps:
+        in_use, max_open = s.counters.get("db_in_use"), s.counters.get("db_max_open")
+        if in_use is None or not max_open:
+            continue
+        candidate = (in_use / max_open, in_use, max_open)
+        if worst is None or candidate > worst:
+            worst = candidate
+    if worst is None:
+        return {}
+    open_now = max((s.counters.get("db_open", 0) for s in snaps), default=0)
+    return {"db_in_use": worst[1], "db_max_open": worst[2], "db_open": open_now}
+
+
+def process_metrics(snaps: list[NodeSnapshot]) -> dict[str, float]:
+    cpu = [float(s.process["cpu_pct"]) for s in snaps if isinstance(s.process.get("cpu_pct"), (int, float))]
+    rss: dict[str, float] = {}
+    for s in snaps:  # the latest RSS per node
+        if isinstance(s.process.get("rss_bytes"), (int, float)):
+            rss[s.node] = float(s.process["rss_bytes"])
+    out: dict[str, float] = {}
+    if cpu:
+        out["cpu_pct"] = max(cpu)
+    if rss:
+        out["rss_bytes"] = sum(rss.values())
+    return out
+
+
+def figures_for(plan: Plan, test: PlanTest, level_number: int, result: LoadResult, final: ClusterStats,
+                samples: list[PollSample], **extra: Any) -> LevelFigures:
+    outcomes = result.outcomes
+    sent = outcomes.sent
+    cache = result.cache_hits
+    latency = result.latency
+    snaps = _snapshots(final, samples)
+    cluster = cluster_metrics(plan, final, result.elapsed)
+    cluster.update(pool_gauges(snaps))
+    sources = {"cluster-stats": cluster}
+    process = process_metrics(snaps)
+    if process:
+        sources["container-insights"] = process
+    server_count = final.total("packets_received") if test.protocol == "udp" else final.total("tcp_requests")
+    admin = [s for s in samples if s.source == "cluster-stats"]
+    return LevelFigures(
+        level=level_number,
+        sent=sent,
+        ok=outcomes.ok,
+        errors_5xx=outcomes.errors_5xx,
+        silent_failures=sum(getattr(outcomes, name) for name in SILENT),
+        p50_ms=latency.percentile_ms(50) if latency.count else None,
+        p99_ms=latency.percentile_ms(99) if latency.count else None,
+        cache_hit_p50_ms=cache.percentile_ms(50) if cache.count else None,
+        rps=result.requests_per_second,
+        sources=sources,
+        server_requests=server_count if not final.missing else None,
+        admin_polls=len(admin),
+        admin_polls_ok=sum(1 for s in admin if s.ok),
+        **extra,
+    )
+
+
+def memory_growth_pct(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares RSS slope over (t, rss) points, as growth over the span in % of the mean."""
+    if len(points) < 3:
+        return None
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_r = sum(r for _, r in points) / n
+    var_t = sum((t - mean_t) ** 2 for t, _ in points)
+    if var_t == 0 or mean_r == 0:
+        return None
+    slope = sum((t - mean_t) * (r - mean_r) for t, r in points) / var_t
+    span = points[-1][0] - points[0][0]
+    return 100.0 * slope * span / mean_r

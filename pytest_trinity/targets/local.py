@@ -1,0 +1,35 @@
+"""The `local` target: start the bundled reference cluster and describe it as a `Target`."""
+
+from __future__ import annotations
+
+import contextlib
+
+from pytest_trinity.plan import Plan
+from pytest_trinity.targets.model import Endpoints, Secret, Target
+
+
+def start_local(plan: Plan, stack: contextlib.ExitStack, publish_s: float) -> Target:
+    """Start the reference cluster (stopped when `stack` closes) with the production profile.
+
+    `publish_s` is how often nodes publish their snapshot; a small-scale run asks for a
+    faster cadence than the plan's so each short level still gets fresh telemetry.
+    """
+    from pytest_trinity.reference.cluster import TelemetryTimings, run_cluster
+
+    info = stack.enter_context(run_cluster(plan.source, telemetry=TelemetryTimings(publish_s=publish_s), nginx_workers="auto"))
+
+    def endpoints(e) -> Endpoints:
+        return Endpoints(api=e.api_url, admin=e.admin_url, udp=e.udp)
+
+    return Target(
+        name="local",
+        local=True,
+        description=f"reference cluster in {info.cluster_dir}",
+        direct=endpoints(info.direct),
+        balanced=endpoints(info.balanced),
+        public_key=Secret("generated:public", info.public_key.value),
+        partner_key=Secret("generated:partner", info.partner_key.value),
+        admin_token=Secret("generated:admin", info.admin_token.value),
+        redis_url=info.redis_url,
+        ca_file=str(info.ca_file) if info.ca_file else None,
+    )
