@@ -1,5 +1,10 @@
 """The usage_logs store: a bounded connection pool over PostgreSQL (asyncpg) or SQLite.
 
+Every batch of raw rows also updates `usage_rollup`, a per-minute count by key, protocol, path
+and status, in the same transaction. /reports/usage reads the rollup, so a report costs a few
+rows however large usage_logs has grown; its resolution is whole minutes: a report counts
+the minutes that overlap [from, to).
+
 The pool's size is the profile's `db_max_open`; it reports the gauges `db_open`, `db_in_use`
 and `db_max_open` and counts `db_wait_count` (acquisitions that had to wait), like Go's
 sql.DBStats. SQLite calls run in worker threads so they never block the event loop.
@@ -15,6 +20,25 @@ from typing import Any, Protocol
 SQLITE_BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction
 COLUMNS = ("ts", "node", "key_id", "proto", "path", "symbol", "status")
 Row = tuple[float, str, str, str, str, str, int]
+ROLLUP_S = 60  # rollup bucket width
+ROLLUP_COLUMNS = ("key_id", "minute", "proto", "path", "status", "n")
+ROLLUP_DDL = ("CREATE TABLE IF NOT EXISTS usage_rollup (key_id TEXT NOT NULL, minute BIGINT NOT NULL, proto TEXT NOT NULL,"
+              " path TEXT NOT NULL, status INTEGER NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (key_id, minute, proto, path, status))")
+ROLLUP_SUMMARY = ("SELECT proto, path, status, CAST(SUM(n) AS BIGINT) FROM usage_rollup WHERE key_id = {0} AND minute >= {1} AND minute < {2}"
+                  " GROUP BY proto, path, status")
+
+
+def rollup(rows: list[Row]) -> list[tuple[str, int, str, str, int, int]]:
+    """Count a batch of raw rows by (key, minute, proto, path, status)."""
+    counts: dict[tuple[str, int, str, str, int], int] = {}
+    for ts, _node, key_id, proto, path, _symbol, status in rows:
+        bucket = (key_id, int(ts // ROLLUP_S) * ROLLUP_S, proto, path, status)
+        counts[bucket] = counts.get(bucket, 0) + 1
+    return [(*bucket, n) for bucket, n in counts.items()]
+
+
+def minute_range(t_from: float, t_to: float) -> tuple[int, float]:
+    return int(t_from // ROLLUP_S) * ROLLUP_S, t_to
 
 
 class Backend(Protocol):
@@ -50,6 +74,7 @@ class SqliteBackend:
                 " key_id TEXT NOT NULL, proto TEXT NOT NULL, path TEXT NOT NULL, symbol TEXT NOT NULL, status INTEGER NOT NULL)"
             )
             conn.execute("CREATE INDEX IF NOT EXISTS usage_logs_key_ts ON usage_logs (key_id, ts)")
+            conn.execute(ROLLUP_DDL)
         await asyncio.to_thread(run)
 
     async def insert(self, conn: sqlite3.Connection, rows: list[Row]) -> None:
@@ -60,6 +85,9 @@ class SqliteBackend:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.executemany(f"INSERT INTO usage_logs ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                conn.executemany(
+                    f"INSERT INTO usage_rollup ({', '.join(ROLLUP_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (key_id, minute, proto, path, status) DO UPDATE SET n = n + excluded.n", rollup(rows))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -68,10 +96,7 @@ class SqliteBackend:
 
     async def summary(self, conn: sqlite3.Connection, key_id: str, t_from: float, t_to: float) -> dict[str, Any]:
         def run() -> list[tuple[Any, ...]]:
-            return conn.execute(
-                "SELECT proto, path, status, COUNT(*) FROM usage_logs WHERE key_id = ? AND ts >= ? AND ts < ?"
-                " GROUP BY proto, path, status", (key_id, t_from, t_to),
-            ).fetchall()
+            return conn.execute(ROLLUP_SUMMARY.format("?", "?", "?"), (key_id, *minute_range(t_from, t_to))).fetchall()
         return _summarize(await asyncio.to_thread(run))
 
     async def trim(self, conn: sqlite3.Connection, max_rows: int) -> tuple[int, int]:
@@ -110,15 +135,18 @@ class PostgresBackend:
                 " symbol TEXT NOT NULL, status INTEGER NOT NULL)"
             )
             await conn.execute("CREATE INDEX IF NOT EXISTS usage_logs_key_ts ON usage_logs (key_id, ts)")
+            await conn.execute(ROLLUP_DDL)
 
     async def insert(self, conn: Any, rows: list[Row]) -> None:
-        await conn.copy_records_to_table("usage_logs", records=rows, columns=list(COLUMNS))
+        async with conn.transaction():
+            await conn.copy_records_to_table("usage_logs", records=rows, columns=list(COLUMNS))
+            await conn.executemany(
+                f"INSERT INTO usage_rollup ({', '.join(ROLLUP_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT (key_id, minute, proto, path, status) DO UPDATE SET n = usage_rollup.n + excluded.n",
+                rollup(rows))
 
     async def summary(self, conn: Any, key_id: str, t_from: float, t_to: float) -> dict[str, Any]:
-        rows = await conn.fetch(
-            "SELECT proto, path, status, COUNT(*) FROM usage_logs WHERE key_id = $1 AND ts >= $2 AND ts < $3"
-            " GROUP BY proto, path, status", key_id, t_from, t_to,
-        )
+        rows = await conn.fetch(ROLLUP_SUMMARY.format("$1", "$2", "$3"), key_id, *minute_range(t_from, t_to))
         return _summarize([tuple(r) for r in rows])
 
     async def trim(self, conn: Any, max_rows: int) -> tuple[int, int]:
