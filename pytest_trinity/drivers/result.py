@@ -8,6 +8,7 @@ shards (counters added, histograms merged with decode/add, series summed by seco
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pytest_trinity.drivers.latency import Latency, SecondSample, merge, merge_series
@@ -106,22 +107,22 @@ class LoadResult:
     def interrupted(self) -> bool:
         return self.stop_reason == "interrupted"
 
-    @property
+    @cached_property
     def outcomes(self) -> Outcomes:
         total = Outcomes()
         for k in self.kinds.values():
             total = total + k.outcomes
         return total
 
-    @property
+    @cached_property
     def latency(self) -> Latency:
         return merge(k.latency for k in self.kinds.values())
 
-    @property
+    @cached_property
     def service_time(self) -> Latency:
         return merge(k.service_time for k in self.kinds.values())
 
-    @property
+    @cached_property
     def cache_hits(self) -> Latency:
         return merge(k.cache_hits for k in self.kinds.values())
 
