@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT
 
 from pytest_trinity.drivers import (ClosedModel, HttpRequest, LoadResult, LoadSpec, Target, UdpRequest,
-                                    WorkerError, run_load, split)
+                                    WorkerError, run_load, run_load_inline, split)
 from pytest_trinity.services.nginx import run_nginx
 from pytest_trinity.services.ports import free_port
 
@@ -43,6 +43,9 @@ def test_tls_with_ca_file(tmp_path: Path) -> None:
         r = run_load(spec)
         assert r.kinds["a"].outcomes.ok == 300
         assert r.kinds["nf"].outcomes.client_errors == {404: 300}
+        # stock asyncio reads TLS through the BufferedProtocol path
+        plain = run_load_inline(spec.with_(use_uvloop=False, processes=1), handle_sigint=False)
+        assert plain.kinds["a"].outcomes.ok == 300 and plain.outcomes.completed == 600
         # without the CA the handshake fails: every attempt is a connect error, nothing is sent
         untrusted = spec.with_(target=Target("127.0.0.1", port, tls=True, server_hostname="localhost"),
                                model=ClosedModel(20, 2), max_requests=20, processes=1)
