@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
+import time
 
 import httpx
 import pytest
@@ -66,8 +67,14 @@ class Admin:
 
 @pytest.fixture
 def admin(fault_cluster):
+    """Faults cleared and counters at a verified zero before the test; faults cleared after."""
     client = Admin(fault_cluster)
     client.clear()
+    assert client.http.get("/admin/stress-reset").status_code == 200
+    deadline = time.monotonic() + 30
+    while client.served() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.served() == 0
     yield client
     client.clear()
     client.http.close()

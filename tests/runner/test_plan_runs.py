@@ -110,7 +110,8 @@ def test_an_unreachable_target_skips_the_rest_of_the_ramp(project, fault_cluster
     assert result.ret != 0
 
 
-def test_sigint_mid_level_saves_partial_results_and_restores_production(project, admin):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_level_saves_partial_results_and_restores_production(project, admin, signum):
     # A long level: 2a L08 at scale 0.2 is 120,000 requests, far more than a second's work here.
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "tests_perf", "-k", "2a", "--trinity-levels", "8", "--trinity-scale", "0.2"],
@@ -121,7 +122,7 @@ def test_sigint_mid_level_saves_partial_results_and_restores_production(project,
         if admin.mode()["mode"] == "stress-tcp-alb" and admin.served() > 2_000:
             break
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
     assert "production restored" in out
