@@ -41,7 +41,7 @@ class AdminClient:
         except httpx.HTTPError as exc:
             raise AdminError(f"{where}: {type(exc).__name__}: {exc}") from None
         if response.status_code != 200:
-            detail = response.text[:300].strip()
+            detail = response.text[:500].strip()
             raise AdminError(f"{where}{'?' + str(response.request.url.query, 'ascii') if params else ''}: "
                              f"HTTP {response.status_code}: {detail}")
         try:
