@@ -30,15 +30,16 @@ def trinity_run(pytestconfig: pytest.Config, trinity_plan: Plan, trinity_target:
     pytestconfig.stash[RUN] = run
     try:
         run.start()
+        problem = None
     except (ServiceError, OSError) as exc:
+        problem = f"pytest-trinity: the target {trinity_target.name!r} could not be started: {exc}"
+    if problem is not None:
         run.close()
-        pytest.fail(f"pytest-trinity: the target {trinity_target.name!r} could not be started: {exc}", pytrace=False)
+        pytest.fail(problem, pytrace=False)
     try:
         yield run
     finally:
-        report = run.close()
-        pytestconfig.stash[RUN] = run
-        print(f"\npytest-trinity: {report.summary}")
+        run.close()
 
 
 @dataclass

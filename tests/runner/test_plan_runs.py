@@ -130,3 +130,18 @@ def test_a_signal_mid_level_saves_partial_results_and_restores_production(projec
     record = _results(project)["levels"][-1]
     assert record["status"] == "interrupted"
     assert 0 < record["figures"]["sent"] < 120_000
+
+
+def test_endurance_needs_the_2a_ceiling_and_finds_it_in_an_earlier_run(project, admin):
+    alone = project.runpytest_subprocess("tests_perf", "-k", "2e", "--trinity-levels", "1", "-rs")
+    alone.assert_outcomes(skipped=1)
+    alone.stdout.fnmatch_lines(["*2e runs at 80% of the 2a ceiling, and no 2a result exists in this run or in*run 2a first*"])
+    project.runpytest_subprocess("tests_perf", "-k", "2a", "--trinity-levels", "3-4").assert_outcomes(passed=2)
+    ceiling = max(r["ok_rps"] for r in _results(project)["levels"])
+    later = project.runpytest_subprocess("tests_perf", "-k", "2e", "--trinity-levels", "1")
+    later.assert_outcomes(passed=1)
+    record = _results(project)["levels"][-1]
+    endurance = record["facts"]["endurance"]
+    assert endurance["ceiling_source"] == "stored run"
+    assert endurance["rate"] == pytest.approx(0.8 * ceiling)
+    assert record["model"]["model"] == "open" and record["figures"]["errors_5xx"] == 0
