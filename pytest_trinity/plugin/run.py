@@ -19,6 +19,7 @@ from pytest_trinity.services import ServiceError
 from pytest_trinity.targets import Target
 
 RUN = pytest.StashKey[PlanRun]()
+RECORD = pytest.StashKey[LevelRecord]()  # on each plan-test item: its level's record, once known
 
 
 @pytest.fixture(scope="session")
@@ -49,18 +50,22 @@ class LevelRunner:
     run_: PlanRun
     test: PlanTest
     level: ScaledLevel
-    case: str
+    node: pytest.Item
 
     def run(self) -> LevelRecord:
-        return self.run_.run_level(self.test, self.level, self.case)
+        record = self.run_.run_level(self.test, self.level, self.node.name)
+        self.node.stash[RECORD] = record
+        return record
 
 
-def _setup_record(run: PlanRun, test: PlanTest, level: ScaledLevel, case: str, status: str, message: str) -> None:
+def _setup_record(run: PlanRun, test: PlanTest, level: ScaledLevel, node: pytest.Item, status: str, message: str) -> None:
     now = time.time()
-    run.add(LevelRecord(test_id=test.id, case=case, level=level.number, level_id=level.id,
-                        plan_requests=level.level.requests, plan_concurrent=level.level.concurrent,
-                        requests=level.requests, concurrent=level.concurrent, scale=level.scale,
-                        status=status, started_at=now, ended_at=now, message=message))
+    record = LevelRecord(test_id=test.id, case=node.name, level=level.number, level_id=level.id,
+                         plan_requests=level.level.requests, plan_concurrent=level.level.concurrent,
+                         requests=level.requests, concurrent=level.concurrent, scale=level.scale,
+                         status=status, started_at=now, ended_at=now, message=message)
+    run.add(record)
+    node.stash[RECORD] = record
 
 
 @pytest.fixture
@@ -68,10 +73,10 @@ def trinity_runner(request: pytest.FixtureRequest, trinity_run: PlanRun, trinity
                    trinity_level: ScaledLevel) -> LevelRunner:
     """The plan's pre-test checklist for this level (profile, governor, reset, verify), then a
     runner for the level itself. A failing step is a setup error naming the node and keys."""
-    case = request.node.name
+    node = request.node
     reason = trinity_run.skip_reason(trinity_test, trinity_level)
     if reason:
-        _setup_record(trinity_run, trinity_test, trinity_level, case, "skipped", reason)
+        _setup_record(trinity_run, trinity_test, trinity_level, node, "skipped", reason)
         pytest.skip(reason)
     try:
         trinity_run.prepare(trinity_test, trinity_level)
@@ -79,9 +84,9 @@ def trinity_runner(request: pytest.FixtureRequest, trinity_run: PlanRun, trinity
     except SetupError as exc:
         problem = str(exc)
     if problem is not None:  # failed outside the except block: no chained traceback in the report
-        _setup_record(trinity_run, trinity_test, trinity_level, case, "error", problem)
+        _setup_record(trinity_run, trinity_test, trinity_level, node, "error", problem)
         pytest.fail(f"pre-test checklist failed for {trinity_test.id} {trinity_level.id}: {problem}", pytrace=False)
-    return LevelRunner(trinity_run, trinity_test, trinity_level, case)
+    return LevelRunner(trinity_run, trinity_test, trinity_level, node)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
