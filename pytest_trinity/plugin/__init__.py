@@ -11,13 +11,14 @@
 from pytest_trinity.plugin.collection import pytest_collection_modifyitems, pytest_generate_tests
 from pytest_trinity.plugin.configure import pytest_configure
 from pytest_trinity.plugin.fixtures import trinity_plan, trinity_profile, trinity_settings, trinity_target, trinity_test
+from pytest_trinity.plugin.html_report import pytest_sessionstart
 from pytest_trinity.plugin.options import pytest_addoption
 from pytest_trinity.plugin.plan_table import pytest_report_collectionfinish, pytest_runtestloop
 from pytest_trinity.plugin.run import pytest_sessionfinish, pytest_terminal_summary, trinity_run, trinity_runner
 
 __all__ = [
     "pytest_addoption", "pytest_collection_modifyitems", "pytest_configure", "pytest_generate_tests",
-    "pytest_report_collectionfinish", "pytest_runtestloop", "pytest_sessionfinish", "pytest_terminal_summary",
+    "pytest_report_collectionfinish", "pytest_runtestloop", "pytest_sessionfinish", "pytest_sessionstart", "pytest_terminal_summary",
     "trinity_plan", "trinity_profile", "trinity_run", "trinity_runner", "trinity_settings", "trinity_target",
     "trinity_test",
 ]
