@@ -6,6 +6,7 @@
   plan_table.py  --trinity-plan
   fixtures.py    trinity_plan, trinity_test, trinity_target, …
   run.py         the plan runner: trinity_run (session), trinity_runner (each case), restore report
+  terminal.py    live progress and the end-of-run summary
 """
 
 from pytest_trinity.plugin.collection import pytest_collection_modifyitems, pytest_generate_tests
@@ -14,7 +15,8 @@ from pytest_trinity.plugin.fixtures import trinity_plan, trinity_profile, trinit
 from pytest_trinity.plugin.html_report import pytest_sessionstart
 from pytest_trinity.plugin.options import pytest_addoption
 from pytest_trinity.plugin.plan_table import pytest_report_collectionfinish, pytest_runtestloop
-from pytest_trinity.plugin.run import pytest_sessionfinish, pytest_terminal_summary, trinity_run, trinity_runner
+from pytest_trinity.plugin.run import pytest_sessionfinish, trinity_run, trinity_runner
+from pytest_trinity.plugin.terminal import pytest_terminal_summary
 
 __all__ = [
     "pytest_addoption", "pytest_collection_modifyitems", "pytest_configure", "pytest_generate_tests",

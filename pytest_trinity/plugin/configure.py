@@ -9,6 +9,9 @@ from __future__ import annotations
 import pytest
 
 from pytest_trinity.plan import PlanError, load_plan
+from pytest_trinity.results.compare import CompareError
+from pytest_trinity.results.compare import load as load_previous
+from pytest_trinity.results.compare import resolve as resolve_compare
 from pytest_trinity.plugin.options import resolve_settings
 from pytest_trinity.plugin.state import STATE, TrinityState
 from pytest_trinity.targets import TargetError, load_target
@@ -52,4 +55,12 @@ def pytest_configure(config: pytest.Config) -> None:
         target = load_target(settings.target, settings.targets_file, resolve_secrets=not collect_only)
     except TargetError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[STATE] = TrinityState(settings=settings, plan=plan, target=target)
+    if settings.compare_fail and not settings.compare:
+        raise pytest.UsageError("--trinity-compare-fail needs --trinity-compare PATH|latest to compare with")
+    previous = None
+    if settings.compare and not settings.show_plan:
+        try:
+            previous = load_previous(resolve_compare(settings.compare, settings.report_dir))
+        except CompareError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    config.stash[STATE] = TrinityState(settings=settings, plan=plan, target=target, previous=previous)

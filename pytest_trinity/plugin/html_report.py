@@ -47,11 +47,11 @@ class TrinityHtmlReport:
         run = session.config.stash.get(RUN, None)
         if run is None:
             return
-        from pytest_trinity.results.html import plan_summary_html, test_sections_html
+        from pytest_trinity.results.html import plan_summary_html, sections_html
 
         records = list(run.records)
         summary.append(plan_summary_html(run.plan, records, run.scale, run.target.name))
-        postfix.extend(test_sections_html(run.plan, records, run.scale))
+        postfix.extend(sections_html(run.plan, records, run.scale))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

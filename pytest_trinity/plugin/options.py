@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_trinity.plan import parse_level_selection, parse_scale
+from pytest_trinity.results.compare import parse_limits
 
 
 def parse_count(text: str) -> int:
@@ -39,6 +40,8 @@ class Settings:
     levels: tuple[int, ...] | None  # None: every level of the ramp
     report_dir: Path
     stop_after: int | None  # stop a plan test this many levels after its break (None: run all)
+    compare: str | None  # an earlier results.json, run folder, or "latest"
+    compare_fail: dict[str, float]  # metric -> % of regression that fails a case
     show_plan: bool
 
 
@@ -64,6 +67,8 @@ OPTIONS = (
     _Option("trinity_levels", "LEVELS", "ramp levels to run: a range or a list, e.g. 1-9, 5 or 1-3,7 (default: all)", None, parse_level_selection),
     _Option("trinity_report_dir", "DIR", "where results are written (default: reports/ in the rootdir)", "reports", is_path=True),
     _Option("trinity_stop_after", "N", "stop a plan test N levels after its breaking point (default: run the whole ramp)", None, parse_count),
+    _Option("trinity_compare", "PATH", "compare with an earlier run: its results.json, its folder, or 'latest'", None),
+    _Option("trinity_compare_fail", "LIMITS", "fail a case that regressed beyond these limits against --trinity-compare, e.g. rps:10%%,p99:20%%", None, parse_limits),
 )
 
 
@@ -85,7 +90,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             option.flag, dest=option.name, metavar=option.metavar, default=None,
             type=_argparse_type(option.parse), help=option.help,
         )
-        parser.addini(option.name, f"ini twin of {option.flag}: {option.help}", default=None)
+        parser.addini(option.name, f"ini twin of {option.flag}: " + option.help.replace("%%", "%"), default=None)
     group.addoption(
         "--trinity-plan", dest="trinity_plan", action="store_true", default=False,
         help="print the plan after scaling (tests, levels, requests, concurrency, profile) and exit without sending traffic",
@@ -125,5 +130,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
         levels=values["trinity_levels"][0],
         report_dir=values["trinity_report_dir"][0],
         stop_after=values["trinity_stop_after"][0],
+        compare=values["trinity_compare"][0],
+        compare_fail=values["trinity_compare_fail"][0] or {},
         show_plan=bool(config.getoption("trinity_plan")),
     )

@@ -13,6 +13,9 @@ import pytest
 
 from pytest_trinity import __version__
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel
+from pytest_trinity.plugin.progress import LiveProgress
+from pytest_trinity.results.junit import junit_properties
+from pytest_trinity.results.machine import git_commit, machine_info
 from pytest_trinity.runner import LevelRecord, PlanRun, SetupError
 from pytest_trinity.plugin.state import get_state
 from pytest_trinity.services import ServiceError
@@ -26,9 +29,14 @@ RECORD = pytest.StashKey[LevelRecord]()  # on each plan-test item: its level's r
 def trinity_run(pytestconfig: pytest.Config, trinity_plan: Plan, trinity_target: Target) -> Iterator[PlanRun]:
     """The session's run of the plan: target (the local cluster is started here), store, restore."""
     settings = get_state(pytestconfig).settings
-    run = PlanRun(trinity_plan, trinity_target, settings.scale, settings.report_dir, settings.stop_after,
-                  run_info={"plugin_version": __version__, "plan": f"{trinity_plan.name} v{trinity_plan.version}"})
+    run_info = {"plugin_version": __version__, "plan": f"{trinity_plan.name} v{trinity_plan.version}",
+                "tests_commit": git_commit(pytestconfig.rootpath), "machine": machine_info(),
+                "levels": list(settings.levels) if settings.levels else None}
+    state = get_state(pytestconfig)
+    run = PlanRun(trinity_plan, trinity_target, settings.scale, settings.report_dir, settings.stop_after, run_info=run_info,
+                  previous=state.previous, compare_fail=settings.compare_fail)
     pytestconfig.stash[RUN] = run
+    run.progress = LiveProgress(pytestconfig)
     try:
         run.start()
         problem = None
@@ -54,7 +62,7 @@ class LevelRunner:
 
     def run(self) -> LevelRecord:
         record = self.run_.run_level(self.test, self.level, self.node.name)
-        self.node.stash[RECORD] = record
+        _attach(self.node, record)
         return record
 
 
@@ -65,7 +73,13 @@ def _setup_record(run: PlanRun, test: PlanTest, level: ScaledLevel, node: pytest
                          requests=level.requests, concurrent=level.concurrent, scale=level.scale,
                          status=status, started_at=now, ended_at=now, message=message)
     run.add(record)
+    _attach(node, record)
+
+
+def _attach(node: pytest.Item, record: LevelRecord) -> None:
+    """Give the case its record (for report hooks) and its JUnit properties (for dashboards)."""
     node.stash[RECORD] = record
+    node.user_properties.extend(junit_properties(record.to_dict()))
 
 
 @pytest.fixture
@@ -87,16 +101,6 @@ def trinity_runner(request: pytest.FixtureRequest, trinity_run: PlanRun, trinity
         _setup_record(trinity_run, trinity_test, trinity_level, node, "error", problem)
         pytest.fail(f"pre-test checklist failed for {trinity_test.id} {trinity_level.id}: {problem}", pytrace=False)
     return LevelRunner(trinity_run, trinity_test, trinity_level, node)
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    run = config.stash.get(RUN, None)
-    if run is None:
-        return
-    terminalreporter.write_sep("-", "pytest-trinity")
-    if run.restore is not None:
-        terminalreporter.write_line(run.restore.summary, red=not run.restore.ok, bold=not run.restore.ok)
-    terminalreporter.write_line(f"results: {run.store.path}")
 
 
 @pytest.hookimpl(trylast=True)

@@ -16,6 +16,7 @@ class TrinityState:
     settings: Settings
     plan: Plan | None  # None when no plan file exists and none was asked for
     target: Target | None
+    previous: tuple[str, dict] | None = None  # --trinity-compare: (run id, records by (test, level id))
 
 
 STATE = pytest.StashKey[TrinityState]()

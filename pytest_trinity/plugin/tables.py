@@ -1,4 +1,7 @@
-"""Plain-text tables for the terminal: numbers right-aligned, everything else left-aligned."""
+"""Plain-text tables for the terminal: numbers right-aligned, everything else left-aligned.
+
+A column whose cells are all numbers (None shows as "—") is numeric.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ from collections.abc import Sequence
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], indent: str = "") -> list[str]:
     cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
-    numeric = [bool(rows) and all(isinstance(row[i], (int, float)) and not isinstance(row[i], bool) for row in rows) for i in range(len(headers))]
+    numeric = [bool(rows) and all(row[i] is None or (isinstance(row[i], (int, float)) and not isinstance(row[i], bool))
+                                  for row in rows) for i in range(len(headers))]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = []
     for row in cells:
@@ -17,10 +21,12 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], inden
 
 
 def _cell(value: object) -> str:
+    if value is None:
+        return "—"
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:,.6g}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
     return str(value)

@@ -1,7 +1,7 @@
 """The HTML report's content: a plan run's level records and the plan → HTML fragments.
 
 Pure functions, no pytest: `case_html` (one case: its figures, breaches with advice, latency
-spectrum), `test_section_html` (one plan test: level table, plots, red flags, baselines) and
+spectrum), `section_html` (one plan test: level table, plots, red flags, baselines) and
 `plan_summary_html` (every test of the plan with its ceiling, breaking point and verdict, and
 the cross-test facts). Plots are embedded as PNG data URIs, so the fragments need no files.
 Limits come from the plan object; the only thing shown about the target is its name.
@@ -44,7 +44,7 @@ STYLE = """<style>
 
 # -- what a test's records add up to ---------------------------------------------------------
 @dataclass(frozen=True)
-class TestOutcome:
+class PlanTestOutcome:
     """One plan test over the levels this session ran or skipped."""
 
     test: PlanTest
@@ -63,7 +63,7 @@ def success_pct(record: LevelRecord) -> float | None:
     return float(value) if value is not None else None
 
 
-def test_outcome(plan: Plan, test: PlanTest, records: Iterable[LevelRecord]) -> TestOutcome:
+def outcome_of(plan: Plan, test: PlanTest, records: Iterable[LevelRecord]) -> PlanTestOutcome:
     """Ceiling, breaking point and verdict of `test` from the session's records (any order)."""
     mine = tuple(sorted((r for r in records if r.test_id == test.id), key=lambda r: r.level))
     measured = [r for r in mine if r.status in MEASURED]
@@ -81,12 +81,12 @@ def test_outcome(plan: Plan, test: PlanTest, records: Iterable[LevelRecord]) -> 
         verdict = "skipped"
     else:
         verdict = "incomplete"
-    return TestOutcome(test, mine, ceiling, breaking, verdict)
+    return PlanTestOutcome(test, mine, ceiling, breaking, verdict)
 
 
-def outcomes(plan: Plan, records: Sequence[LevelRecord]) -> list[TestOutcome]:
+def outcomes(plan: Plan, records: Sequence[LevelRecord]) -> list[PlanTestOutcome]:
     """Every test of the plan, in the plan's order."""
-    return [test_outcome(plan, test, records) for test in plan.tests.values()]
+    return [outcome_of(plan, test, records) for test in plan.tests.values()]
 
 
 # -- small formatting helpers ---------------------------------------------------------------
@@ -198,6 +198,11 @@ def _facts_html(record: LevelRecord) -> str:
                      f"({num(stream.get('ok'))} of {num(stream.get('sent'))})</li>")
     for base in facts.get("baselines", []):
         parts.append(f"<li>vs {escape(base.get('label', base.get('id', '')))}: ratio {num(base.get('ratio'), 3)}</li>")
+    compare = facts.get("compare")
+    if compare:
+        changes = ", ".join(f"{escape(name)} {num(c.get('before'), 2)} → {num(c.get('after'), 2)} ({_signed(c.get('change_pct'))} %)"
+                            for name, c in compare.items() if isinstance(c, dict))
+        parts.append(f"<li>vs run {escape(str(compare.get('run_id', '')))}: {changes}</li>")
     endurance = facts.get("endurance")
     if endurance:
         parts.append(f"<li>endurance: {num(endurance.get('rate'))} req/s planned for {num(endurance.get('window_s'), 2)} s, "
@@ -232,7 +237,7 @@ LEVEL_HEADERS = ("level", "plan req × conc", "ran req × conc", "status", "sent
                  "silent", "p50 ms", "p99 ms", "cache-hit p50 ms", "ok req/s", "breaches")
 
 
-def _level_row(record: LevelRecord, outcome: TestOutcome) -> tuple[list[str], str]:
+def _level_row(record: LevelRecord, outcome: PlanTestOutcome) -> tuple[list[str], str]:
     marks = []
     if outcome.ceiling is record:
         marks.append("ceiling")
@@ -254,7 +259,7 @@ def _level_row(record: LevelRecord, outcome: TestOutcome) -> tuple[list[str], st
     return row, ("breaking" if outcome.breaking is record else "ceiling" if outcome.ceiling is record else "")
 
 
-def level_table_html(outcome: TestOutcome) -> str:
+def level_table_html(outcome: PlanTestOutcome) -> str:
     rows, classes = zip(*(_level_row(r, outcome) for r in outcome.records)) if outcome.records else ((), ())
     return _table(LEVEL_HEADERS, rows, classes)
 
@@ -267,7 +272,7 @@ def _points(records: Sequence[LevelRecord], key: str) -> list[plots.LevelPoint]:
     return out
 
 
-def test_plots(outcome: TestOutcome, plan: Plan) -> list[tuple[str, str]]:
+def plots_of(outcome: PlanTestOutcome, plan: Plan) -> list[tuple[str, str]]:
     """(alt text, data URI) of the test's four plots: req/s, p50/p99, success %, spectra."""
     measured = outcome.measured
     tid = outcome.test.id
@@ -289,7 +294,7 @@ def test_plots(outcome: TestOutcome, plan: Plan) -> list[tuple[str, str]]:
     ]
 
 
-def _red_flags_html(outcome: TestOutcome) -> str:
+def _red_flags_html(outcome: PlanTestOutcome) -> str:
     """Every breach of the test's levels, once per check, with the levels it hit and its advice."""
     seen: dict[tuple[str, bool], list[tuple[LevelRecord, dict[str, Any]]]] = {}
     for r in outcome.measured:
@@ -306,7 +311,7 @@ def _red_flags_html(outcome: TestOutcome) -> str:
     return _table(["", "check", "levels", "last measured", "advice"], rows)
 
 
-def _baselines_html(outcome: TestOutcome, plan: Plan, scale: float) -> str:
+def _baselines_html(outcome: PlanTestOutcome, plan: Plan, scale: float) -> str:
     baselines = plan.baselines_for(outcome.test.id)
     if not baselines:
         return ""
@@ -321,7 +326,7 @@ def _baselines_html(outcome: TestOutcome, plan: Plan, scale: float) -> str:
             + _table(["baseline", "kind", "baseline req/s", "our ceiling req/s", "ratio"], rows) + note)
 
 
-def _comparison_rows(outcome: TestOutcome) -> list[list[str]]:
+def _comparison_rows(outcome: PlanTestOutcome) -> list[list[str]]:
     rows = []
     for r in outcome.measured:
         c = r.facts.get("compared_with")
@@ -331,7 +336,7 @@ def _comparison_rows(outcome: TestOutcome) -> list[list[str]]:
     return rows
 
 
-def _comparison_html(outcome: TestOutcome) -> str:
+def _comparison_html(outcome: PlanTestOutcome) -> str:
     other = outcome.test.compare_with
     if not other:
         return ""
@@ -343,7 +348,27 @@ def _comparison_html(outcome: TestOutcome) -> str:
             + _table(["level", f"{tid} ok req/s", f"{escape(other)} ok req/s", "gap %", "cost µs/request"], rows))
 
 
-def _streams_html(outcome: TestOutcome) -> str:
+def _signed(value: Any) -> str:
+    return "—" if value is None else f"{value:+,.1f}"
+
+
+def _run_comparison_html(outcome: PlanTestOutcome) -> str:
+    """Level by level against the earlier run given with --trinity-compare (facts["compare"])."""
+    compared = [r for r in outcome.measured if r.facts.get("compare")]
+    if not compared:
+        return ""
+    run_ids = sorted({str(r.facts["compare"].get("run_id", "")) for r in compared})
+    names = [n for n, c in compared[0].facts["compare"].items() if isinstance(c, dict)]
+    rows = []
+    for r in compared:
+        c = r.facts["compare"]
+        rows.append([escape(r.level_id)] + [f"{num(c.get(n, {}).get('before'), 2)} → {num(c.get(n, {}).get('after'), 2)} "
+                                            f"({_signed(c.get(n, {}).get('change_pct'))} %)" for n in names])
+    return (f"<h3>Comparison with the baseline run {escape(', '.join(run_ids))}</h3>"
+            + _table(["level"] + [escape(n) for n in names], rows))
+
+
+def _streams_html(outcome: PlanTestOutcome) -> str:
     names = sorted({name for r in outcome.measured for name in r.facts.get("streams", {})})
     if not names:
         return ""
@@ -352,14 +377,14 @@ def _streams_html(outcome: TestOutcome) -> str:
     return "<h3>Streams</h3>" + _table(["level"] + [f"{escape(n)} ok req/s" for n in names], rows)
 
 
-def _headline(outcome: TestOutcome) -> str:
+def _headline(outcome: PlanTestOutcome) -> str:
     ceiling = (f"{num(outcome.ceiling.ok_rps)} successful req/s at {escape(outcome.ceiling.level_id)} "
                f"({num(outcome.ceiling.concurrent)} connections)") if outcome.ceiling is not None else "—"
     return (f"<p>Verdict: {_verdict_span(outcome.verdict)} · ceiling: {ceiling} · breaking point: "
             f"{_breaking_text(outcome)}</p>")
 
 
-def _breaking_text(outcome: TestOutcome) -> str:
+def _breaking_text(outcome: PlanTestOutcome) -> str:
     if outcome.breaking is not None:
         return f"{escape(outcome.breaking.level_id)} ({num(success_pct(outcome.breaking), 2)} % success)"
     if outcome.measured:
@@ -367,11 +392,11 @@ def _breaking_text(outcome: TestOutcome) -> str:
     return "—"
 
 
-def test_section_html(outcome: TestOutcome, plan: Plan, scale: float) -> str:
+def section_html(outcome: PlanTestOutcome, plan: Plan, scale: float) -> str:
     """One plan test: headline, its level table, its four plots, red flags with advice, and
     the comparisons (baselines, the other test, streams)."""
     t = outcome.test
-    plots_html = "".join(_img(uri, alt) for alt, uri in test_plots(outcome, plan)) if outcome.measured else \
+    plots_html = "".join(_img(uri, alt) for alt, uri in plots_of(outcome, plan)) if outcome.measured else \
         "<p>No level was measured, so there is nothing to plot.</p>"
     return (f'<div class="trinity trinity-test" id="trinity-test-{escape(t.id)}">'
             f"<h2>{escape(t.id)}: {escape(t.title)}</h2>"
@@ -380,16 +405,17 @@ def test_section_html(outcome: TestOutcome, plan: Plan, scale: float) -> str:
             f"{_headline(outcome)}{level_table_html(outcome)}"
             f'<div class="plots">{plots_html}</div>'
             f"<h3>Red flags and advice</h3>{_red_flags_html(outcome)}"
-            f"{_baselines_html(outcome, plan, scale)}{_comparison_html(outcome)}{_streams_html(outcome)}</div>")
+            f"{_baselines_html(outcome, plan, scale)}{_run_comparison_html(outcome)}{_comparison_html(outcome)}"
+            f"{_streams_html(outcome)}</div>")
 
 
-def test_sections_html(plan: Plan, records: Sequence[LevelRecord], scale: float) -> list[str]:
+def sections_html(plan: Plan, records: Sequence[LevelRecord], scale: float) -> list[str]:
     """A section for every plan test that has a record in this session."""
-    return [test_section_html(o, plan, scale) for o in outcomes(plan, records) if o.records]
+    return [section_html(o, plan, scale) for o in outcomes(plan, records) if o.records]
 
 
 # -- the whole plan ---------------------------------------------------------------------------
-def _cross_test_facts(results: Sequence[TestOutcome], plan: Plan, scale: float) -> list[str]:
+def _cross_test_facts(results: Sequence[PlanTestOutcome], plan: Plan, scale: float) -> list[str]:
     by_id = {o.test.id: o for o in results}
     facts = []
     for o in results:

@@ -1,5 +1,8 @@
 """`<report dir>/<run id>/results.json`, rewritten after every level, and `latest` beside it.
 
+The format is versioned (`schema_version`) and described by `results.schema.json` beside this
+module and by docs/results.md.
+
 Writing after every level means a run that dies halfway still leaves what it measured. Each
 write goes to a temporary file first and replaces the old one, so a reader never sees half a
 file.
@@ -31,15 +34,11 @@ class RunStore:
     def path(self) -> Path:
         return self.dir / RESULTS
 
-    def add(self, record: dict[str, Any]) -> None:
-        self.levels.append(record)
-        self.write()
-
     def write(self, ended: bool = False) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         if ended:
             self.run["ended_at"] = time.time()
-        data = {"schema_version": SCHEMA_VERSION, "run": self.run, "levels": self.levels, **self.extra}
+        data = {"schema_version": SCHEMA_VERSION, "run": self.run, **self.extra, "levels": self.levels}
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
         os.replace(tmp, self.path)

@@ -19,6 +19,8 @@ from typing import Any
 from pytest_trinity import drivers
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel
 from pytest_trinity.results import RunStore, newest_records
+from pytest_trinity.results.compare import deltas, regressions
+from pytest_trinity.results.summary import summarize
 from pytest_trinity.runner import loadspec
 from pytest_trinity.runner.checklist import (
     SetupError, TargetUnreachable, apply_profile, call, config_diffs, fresh_stats, reset_and_verify, trim_usage_logs,
@@ -29,7 +31,7 @@ from pytest_trinity.runner.restore import RestoreReport, restore_production
 from pytest_trinity.targets import Target
 from pytest_trinity.targets.local import start_local
 from pytest_trinity.telemetry import AdminClient, ClusterStats, TelemetryPoller
-from pytest_trinity.verdict import judge_level
+from pytest_trinity.verdict import Verdict, judge_level
 
 MIN_CADENCE_S = 0.2  # the fastest telemetry cadence a scaled-down run asks for
 
@@ -45,7 +47,8 @@ class Ceiling:
 
 class PlanRun:
     def __init__(self, plan: Plan, target: Target, scale: float, report_dir, stop_after: int | None,
-                 processes: int | None = None, run_info: dict[str, Any] | None = None):
+                 processes: int | None = None, run_info: dict[str, Any] | None = None,
+                 previous: tuple[str, dict] | None = None, compare_fail: dict[str, float] | None = None):
         self.plan, self.target, self.scale = plan, target, scale
         self.report_dir, self.stop_after, self.processes = report_dir, stop_after, processes
         self.poll_s = max(MIN_CADENCE_S, plan.telemetry.poll_s * scale)
@@ -57,6 +60,11 @@ class PlanRun:
         self.broken: dict[str, int] = {}  # plan test -> first level below full success
         self.memory: dict[str, list[tuple[float, float]]] = {}
         self.restore: RestoreReport | None = None
+        self.previous, self.compare_fail = previous, compare_fail or {}
+        # Live progress, set by the plugin: called as progress(case, Progress), then progress.finish().
+        self.progress: Any = None
+        if previous is not None:
+            self.store.extra["compare"] = {"run_id": previous[0], "fail_limits": self.compare_fail}
         self._stack = contextlib.ExitStack()
         self._admins: dict[str, AdminClient] = {}
         self._old_sigterm: Any = None
@@ -161,8 +169,13 @@ class PlanRun:
             fetchers["stress-stats"] = self._poll_client("direct").stress_stats
         max_polls = int(self.plan.limits.max_level_s / self.poll_s) + 1
         started = time.time()
+        on_progress = (lambda p: self.progress(case, p)) if self.progress else None
         with TelemetryPoller(fetchers, self.poll_s, max_polls) as poller:
-            result = drivers.run_load(spec)
+            try:
+                result = drivers.run_load(spec, on_progress=on_progress)
+            finally:
+                if self.progress:
+                    self.progress.finish()
         samples = poller.stop()
         # Snapshots newer than the ones visible right after the load were taken after it ended.
         at_end = call("read telemetry after the level", admin.cluster_stats)
@@ -179,6 +192,14 @@ class PlanRun:
         figures = figures_for(self.plan, test, level.number, result, final, samples, **extra)
         verdict = judge_level(self.plan, test, figures)
         facts.update(self._facts(test, level, result, figures.rps))
+        before = self.previous[1].get((test.id, level.id)) if self.previous else None
+        if before is not None:
+            ok_rps = figures.ok / result.elapsed if result.elapsed else 0.0
+            changes = deltas(before, {"ok_rps": ok_rps, "figures": figures.to_dict()})
+            facts["compare"] = {"run_id": self.previous[0], **changes}
+            worse = regressions(changes, self.compare_fail, self.previous[0])
+            if worse:
+                verdict = Verdict(False, verdict.breaches + tuple(worse), verdict.unmeasured)
         if figures.success_pct < self.plan.criteria.min_success_pct and test.id not in self.broken and test.endurance is None:
             self.broken[test.id] = level.number
         status = "interrupted" if result.interrupted else ("passed" if verdict.passed else "failed")
@@ -200,7 +221,9 @@ class PlanRun:
 
     def add(self, record: LevelRecord) -> None:
         self.records.append(record)
-        self.store.add(record.to_dict())
+        self.store.levels.append(record.to_dict())
+        self.store.extra["tests"] = {k: v.to_dict() for k, v in summarize(self.plan, self.store.levels).items()}
+        self.store.write()
 
     def _poll_client(self, topology: str) -> AdminClient:
         key = f"poll-{topology}"

@@ -63,11 +63,13 @@ def test_ids_do_not_change_with_scale(plan_project):
     assert full == small
 
 
-def test_cases_skip_with_a_reason_until_the_runner_exists_and_are_clean_under_strict_flags(plan_project):
-    # In a subprocess, so that -W error sees the plugin imported the way a user's run does.
-    result = plan_project.runpytest_subprocess("tests_perf", "-k", "2b", "--trinity-levels", "1-2", "-rs", "-W", "error", "--strict-markers")
-    result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["*needs the load drivers*"])
+def test_cases_run_against_the_local_cluster_clean_under_strict_flags(plan_project):
+    # In a subprocess, so that -W error sees the plugin imported the way a user's run does; the
+    # default target `local` starts the reference cluster inside the session.
+    result = plan_project.runpytest_subprocess("tests_perf", "-k", "2b", "--trinity-levels", "1-2", "--trinity-scale", "0.01",
+                                               "-W", "error", "--strict-markers")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*production restored: profile fresh-price, governor on*"])
 
 
 def test_fixtures_expose_the_plan_test_and_its_profile(plan_project):

@@ -1,0 +1,89 @@
+"""Compare this run with an earlier one, level by level (`--trinity-compare PATH|latest`).
+
+Levels are matched by plan test and level id (ids keep the plan's numbers, so runs at the
+same scale line up). `--trinity-compare-fail rps:10%,p99:20%` turns a regression beyond the
+limit into a failing breach whose message gives both numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pytest_trinity.results.store import LATEST, RESULTS
+from pytest_trinity.verdict import Breach
+
+# metric -> (where in a record, True if bigger is better)
+METRICS = {"rps": ("ok_rps", True), "p50": ("p50_ms", False), "p99": ("p99_ms", False)}
+
+
+class CompareError(ValueError):
+    """The earlier run to compare with cannot be read; the message names the path."""
+
+
+def parse_limits(text: str) -> dict[str, float]:
+    """"rps:10%,p99:20%" -> {"rps": 10.0, "p99": 20.0}."""
+    limits: dict[str, float] = {}
+    for part in str(text).replace(" ", "").split(","):
+        name, sep, pct = part.partition(":")
+        try:
+            value = float(pct.rstrip("%"))
+        except ValueError:
+            value = -1.0
+        if not sep or name not in METRICS or value < 0:
+            raise ValueError(f"must be METRIC:PCT%,… with METRIC one of {', '.join(METRICS)}, e.g. rps:10%,p99:20%; got {text!r}")
+        limits[name] = value
+    return limits
+
+
+def resolve(spec: str, report_dir: Path) -> Path:
+    """The results.json that `spec` (a file, a run folder, or "latest") names."""
+    path = report_dir / LATEST if spec == LATEST else Path(spec)
+    if path.is_dir():
+        path = path / RESULTS
+    if not path.is_file():
+        where = f"{report_dir / LATEST} (no earlier run in {report_dir})" if spec == LATEST else str(path)
+        raise CompareError(f"--trinity-compare: {where} is not a results.json")
+    return path.resolve()
+
+
+def load(path: Path) -> tuple[str, dict[tuple[str, str], dict[str, Any]]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        records = {(r["test_id"], r["level_id"]): r for r in data["levels"] if r.get("status") in ("passed", "failed")}
+        return str(data["run"]["run_id"]), records
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CompareError(f"--trinity-compare: cannot read {path}: {exc}") from None
+
+
+def _value(record: dict[str, Any], key: str) -> float | None:
+    value = record.get(key) if key == "ok_rps" else (record.get("figures") or {}).get(key)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def deltas(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    out = {}
+    for name, (key, _) in METRICS.items():
+        old, new = _value(before, key), _value(after, key)
+        change = 100.0 * (new - old) / old if old and new is not None else None
+        out[name] = {"before": old, "after": new, "change_pct": change}
+    return out
+
+
+def regressions(changes: dict[str, dict[str, float | None]], limits: dict[str, float], run_id: str) -> list[Breach]:
+    found = []
+    for name, limit in limits.items():
+        change = changes[name]["change_pct"]
+        if change is None:
+            continue
+        worse = -change if METRICS[name][1] else change
+        if worse > limit:
+            before, after = changes[name]["before"], changes[name]["after"]
+            direction = "dropped" if METRICS[name][1] else "rose"
+            found.append(Breach(
+                check=f"regression:{name}", kind="regression",
+                metric=f"{name} {direction} from {before:,.3g} to {after:,.3g} vs run {run_id}:",
+                measured=round(worse, 2), op=">", limit=limit, unit="%",
+                advice="a regression against the compared run (--trinity-compare-fail)", fails=True))
+    return found
