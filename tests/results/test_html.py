@@ -1,0 +1,138 @@
+"""The report's content as pure functions of real level records (from a real run) and the
+plan: ceilings, breaking points, verdicts, the plan's own limits, escaping, and the plots."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import re
+
+import pytest
+
+from pytest_trinity.results import plots
+from pytest_trinity.results.html import (
+    case_html, num, plan_summary_html, spectrum_of, outcome_of, plots_of, section_html,
+)
+from pytest_trinity.runner.record import LevelRecord
+from tests.results.conftest import ReportRun
+
+
+def records_of(run: ReportRun, test_id: str) -> list[LevelRecord]:
+    return sorted((r for r in run.records if r.test_id == test_id), key=lambda r: r.level)
+
+
+def with_success(record: LevelRecord, pct: float) -> LevelRecord:
+    return dataclasses.replace(record, figures=dict(record.figures, success_pct=pct))
+
+
+def test_ceiling_is_the_best_successful_rps_and_verdict_failed_with_a_failing_level(report_run: ReportRun) -> None:
+    records = records_of(report_run, "2b")
+    outcome = outcome_of(report_run.plan, report_run.plan.tests["2b"], reversed(records))
+    assert outcome.ceiling is max(records, key=lambda r: r.ok_rps)
+    assert [r.level for r in outcome.records] == [1, 2, 3]
+    assert outcome.breaking is None and outcome.verdict == "failed"
+
+
+@pytest.mark.parametrize(("statuses", "verdict"), [
+    (("passed", "passed", "passed"), "passed"),
+    (("passed", "error", "skipped"), "failed"),
+    (("skipped", "skipped", "skipped"), "skipped"),
+    (("passed", "skipped", "skipped"), "incomplete"),
+    ((), "not run"),
+])
+def test_verdict_of_a_test(report_run: ReportRun, statuses: tuple[str, ...], verdict: str) -> None:
+    records = [dataclasses.replace(r, status=s) for r, s in zip(records_of(report_run, "2a"), statuses)]
+    assert outcome_of(report_run.plan, report_run.plan.tests["2a"], records).verdict == verdict
+
+
+def test_breaking_point_is_the_first_level_below_the_plans_minimum(report_run: ReportRun) -> None:
+    plan = report_run.plan
+    below = plan.criteria.min_success_pct - 1
+    l1, l2, l3 = records_of(report_run, "2c")
+    records = [l1, with_success(l2, below), with_success(l3, below - 10)]
+    outcome = outcome_of(plan, plan.tests["2c"], records)
+    assert outcome.breaking is records[1]
+    section = section_html(outcome, plan, 0.01)
+    assert re.search(r'<tr class="breaking"><td>L02-c90(<br><b>ceiling</b>)?<br><b>breaking point</b>', section)
+    assert section.count("<b>breaking point</b>") == 1
+    assert f"breaking point: L02-c90 ({num(below, 2)} % success)" in section
+    summary = plan_summary_html(plan, records, 0.01, "local")
+    assert f"L02-c90 ({num(below, 2)} % success)" in summary
+
+
+def test_limits_come_from_the_plan(report_run: ReportRun) -> None:
+    plan = report_run.plan
+    other = dataclasses.replace(plan, criteria=dataclasses.replace(plan.criteria, cache_hit_p50_ms=7.5,
+                                                                   full_success_through_level=6))
+    summary = plan_summary_html(other, report_run.records, 0.01, "local")
+    assert "through L06: " in summary and "cache-hit p50 under 7.5 ms" in summary
+    assert "cache-hit p50 under 7.5 ms" not in plan_summary_html(plan, report_run.records, 0.01, "local")
+
+
+def test_summary_names_only_the_target(report_run: ReportRun) -> None:
+    summary = plan_summary_html(report_run.plan, report_run.records, 0.01, "staging")
+    assert "Target staging, scale 0.01, 9 level record(s)." in summary
+    assert "https://" not in summary and "127.0.0.1" not in summary
+
+
+def test_text_from_records_is_escaped(report_run: ReportRun) -> None:
+    record = dataclasses.replace(records_of(report_run, "2a")[0], status="error",
+                                 message="checklist failed: <script>alert(1)</script>")
+    html = case_html(record, report_run.plan)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+    assert "data:image/png" not in html  # nothing measured: no plot
+
+
+def test_baselines_compare_the_ceiling_and_say_the_scale(report_run: ReportRun) -> None:
+    plan = report_run.plan
+    records = [dataclasses.replace(r, test_id="1a") for r in records_of(report_run, "2a")]
+    outcome = outcome_of(plan, plan.tests["1a"], records)
+    section = section_html(outcome, plan, 0.01)
+    baseline = plan.baselines_for("1a")[0]
+    assert "Comparison with the baseline" in section and baseline.label in section
+    assert num(outcome.ceiling.ok_rps / baseline.rps, 3) in section
+    assert "scale 0.01" in section
+    assert "scale 1:" not in section_html(outcome, plan, 1.0) and "not a like-for-like" not in \
+        section_html(outcome, plan, 1.0)
+
+
+def test_comparison_with_an_earlier_run_is_shown_per_level(report_run: ReportRun) -> None:
+    plan = report_run.plan
+    record = records_of(report_run, "2b")[0]
+    compare = {"run_id": "20260101T000000-1", "rps": {"before": 100.0, "after": 80.0, "change_pct": -20.0},
+               "p99": {"before": 1.0, "after": 1.5, "change_pct": 50.0}}
+    changed = dataclasses.replace(record, facts=dict(record.facts, compare=compare))
+    section = section_html(outcome_of(plan, plan.tests["2b"], [changed]), plan, 0.01)
+    assert "Comparison with the baseline run 20260101T000000-1" in section
+    assert "100.00 → 80.00 (-20.0 %)" in section
+    assert "vs run 20260101T000000-1: rps 100.00 → 80.00 (-20.0 %)" in case_html(changed, plan)
+
+
+def test_spectrum_is_the_levels_full_histogram(report_run: ReportRun) -> None:
+    for record in records_of(report_run, "2a"):
+        spectrum = spectrum_of(record)
+        latencies = [ms for _, ms in spectrum.points]
+        assert latencies == sorted(latencies) and len(latencies) == len(plots.SPECTRUM_PERCENTILES)
+        p50 = dict(spectrum.points)[50.0]
+        assert p50 == record.load["totals"]["latency"]["percentiles_us"]["p50"] / 1000.0
+
+
+def test_plots_are_real_pngs(report_run: ReportRun) -> None:
+    from PIL import Image
+
+    plan = report_run.plan
+    outcome = outcome_of(plan, plan.tests["2c"], report_run.records)
+    uris = plots_of(outcome, plan)
+    assert len(uris) == 4
+    for alt, uri in uris:
+        assert uri.startswith("data:image/png;base64,"), alt
+        with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as image:
+            assert image.format == "PNG"
+            assert image.size == (round(plots.WIDTH_IN * plots.DPI), round(plots.HEIGHT_IN * plots.DPI))
+            assert len(image.convert("RGB").getcolors(maxcolors=1 << 16) or []) > 50, alt
+
+
+def test_number_formatting() -> None:
+    assert [num(None), num(1234), num(1234.0), num(3.14159), num(99.5), num(12.345, 2), num(True)] == \
+        ["—", "1,234", "1,234", "3.14", "99.5", "12.35", "yes"]
