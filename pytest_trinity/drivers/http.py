@@ -1,6 +1,7 @@
-"""The HTTP/1.1 hot path: one keep-alive connection per in-flight slot, a `BufferedProtocol`
-reading into one buffer shared by the shard's connections, responses parsed by httptools
-(llhttp), request bytes built once per kind, TLS optional. Drives the closed model (N
+"""The HTTP/1.1 hot path: one keep-alive connection per in-flight slot, responses parsed by
+httptools (llhttp), request bytes built once per kind, TLS optional. On stock asyncio a
+`BufferedProtocol` reads into one buffer shared by the shard's connections; on uvloop a
+plain `Protocol` takes uvloop's bytes (one Python call per read). Drives the closed model (N
 requests, C in flight) and the open model (fixed arrival rate, latency from the planned
 send time) for one shard.
 """
@@ -146,7 +147,7 @@ class HttpConnection:
         kind.tally.sent += 1
         self.transport.write(kind.payload)
 
-    def fail(self, outcome: str, counted: bool = True) -> None:
+    def fail(self, outcome: str) -> None:
         """End the in-flight request with `outcome` and drop the connection."""
         if self.busy:
             self.busy = False
