@@ -98,6 +98,8 @@ def num(value: Any, digits: int = 1) -> str:
         return "yes" if value else "no"
     if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1000:
         return f"{int(value):,}"
+    if 0 < abs(value) < 0.01:
+        return f"{value:.3g}"
     if abs(value) < 10 and digits < 3:
         return f"{value:,.{max(digits, 2)}f}"
     return f"{value:,.{digits}f}"
@@ -306,7 +308,9 @@ def _red_flags_html(outcome: PlanTestOutcome) -> str:
     for (check, fails), hits in seen.items():
         levels = ", ".join(r.level_id for r, _ in hits)
         worst = hits[-1][1]
-        rows.append(["fails" if fails else "reported", _text(check), _text(levels), _text(worst.get("message", "")),
+        measured = (f'{worst.get("metric", check)} {num(worst.get("measured"), 2)} {worst.get("op", "")} '
+                    f'{num(worst.get("limit"), 2)} {worst.get("unit", "")}')
+        rows.append(["fails" if fails else "reported", _text(check), _text(levels), _text(measured.strip()),
                      _text(worst.get("advice", ""))])
     return _table(["", "check", "levels", "last measured", "advice"], rows)
 

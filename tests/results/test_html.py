@@ -134,5 +134,5 @@ def test_plots_are_real_pngs(report_run: ReportRun) -> None:
 
 
 def test_number_formatting() -> None:
-    assert [num(None), num(1234), num(1234.0), num(3.14159), num(99.5), num(12.345, 2), num(True)] == \
-        ["—", "1,234", "1,234", "3.14", "99.5", "12.35", "yes"]
+    assert [num(None), num(1234), num(1234.0), num(3.14159), num(99.5), num(12.345, 2), num(0.001, 2), num(0.0),
+            num(True)] == ["—", "1,234", "1,234", "3.14", "99.5", "12.35", "0.001", "0.00", "yes"]

@@ -89,6 +89,7 @@ def test_breaches_carry_the_plans_advice(report_run: ReportRun) -> None:
         part = section(report_run.html, test_id)
         flags = part[part.index("Red flags and advice"):]
         assert "p99_ms" in flags and advice in flags and "L02-c90, L03-c300" in flags
+        assert f"{TIGHT_P99_MS} ms" in flags  # the limit as the plan states it
 
 
 def test_each_case_has_exactly_one_extra_with_its_figures_breaches_and_spectrum(report_run: ReportRun) -> None:
