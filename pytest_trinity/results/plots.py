@@ -159,5 +159,6 @@ def spectrum_plot(title: str, spectra: Sequence[Spectrum], p99_limit_ms: float |
     ax.set_ylabel("latency (ms, log)")
     ax.grid(True, alpha=0.3)
     ax.set_title(title)
-    ax.legend(loc="upper left", fontsize="x-small", ncols=2 if len(spectra) > 6 else 1)
+    if drawn or p99_limit_ms is not None:  # a legend with no labelled line warns
+        ax.legend(loc="upper left", fontsize="x-small", ncols=2 if drawn > 6 else 1)
     return _data_uri(fig)

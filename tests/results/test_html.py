@@ -136,3 +136,12 @@ def test_plots_are_real_pngs(report_run: ReportRun) -> None:
 def test_number_formatting() -> None:
     assert [num(None), num(1234), num(1234.0), num(3.14159), num(99.5), num(12.345, 2), num(0.001, 2), num(0.0),
             num(True)] == ["—", "1,234", "1,234", "3.14", "99.5", "12.35", "0.001", "0.00", "yes"]
+
+
+def test_a_level_with_no_answer_plots_without_a_warning(report_run: ReportRun) -> None:
+    record = records_of(report_run, "2b")[0]
+    empty = {"totals": {"latency": {"encoded": "", "count": 0, "percentiles_us": {"p50": 0, "p99": 0}}}}
+    silent = dataclasses.replace(record, load=dict(record.load, **empty))
+    assert spectrum_of(silent).points == ()
+    uri = plots.spectrum_plot("nothing answered", [spectrum_of(silent)])  # filterwarnings = error: a warning fails
+    assert uri.startswith("data:image/png;base64,")
