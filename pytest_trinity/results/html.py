@@ -130,6 +130,15 @@ def _img(uri: str, alt: str) -> str:
     return f'<img src="{uri}" alt="{escape(alt)}" title="{escape(alt)}">'
 
 
+def ran_text(record: LevelRecord) -> str:
+    """What the level sent: requests × connections, or for an open model (2e) its rate."""
+    model = record.model
+    if model.get("model") == "open":
+        return (f"{num(model.get('rate'))} req/s for {num(model.get('duration'), 2)} s "
+                f"on {num(model.get('connections'))}")
+    return f"{num(record.requests)} × {num(record.concurrent)}"
+
+
 def _level_label(record: LevelRecord) -> str:
     return f"L{record.level:02d}"
 
@@ -217,8 +226,8 @@ def case_html(record: LevelRecord, plan: Plan) -> str:
     """One case's extra: why it was skipped or errored, or its figures, breaches with advice,
     cross-test facts and latency percentile spectrum."""
     head = (f'<h3>{escape(record.test_id)} {escape(record.level_id)}: {_verdict_span(record.status)}</h3>'
-            f'<p>{num(record.requests)} requests on {num(record.concurrent)} connections '
-            f'(plan: {num(record.plan_requests)} on {num(record.plan_concurrent)}, scale {record.scale:g})</p>')
+            f'<p>sent: {ran_text(record)} (requests × connections; plan: {num(record.plan_requests)} × '
+            f'{num(record.plan_concurrent)}, scale {record.scale:g})</p>')
     if record.status not in MEASURED:
         why = escape(record.message or "no reason recorded")
         return f'<div class="trinity trinity-case">{head}<p><b>Why:</b> {why}</p></div>'
@@ -235,7 +244,7 @@ def case_html(record: LevelRecord, plan: Plan) -> str:
 
 
 # -- one plan test ----------------------------------------------------------------------------
-LEVEL_HEADERS = ("level", "plan req × conc", "ran req × conc", "status", "sent", "ok", "success %", "5xx",
+LEVEL_HEADERS = ("level", "plan req × conc", "sent", "status", "sent", "ok", "success %", "5xx",
                  "silent", "p50 ms", "p99 ms", "cache-hit p50 ms", "ok req/s", "breaches")
 
 
@@ -247,7 +256,7 @@ def _level_row(record: LevelRecord, outcome: PlanTestOutcome) -> tuple[list[str]
         marks.append("breaking point")
     level = escape(record.level_id) + "".join(f"<br><b>{m}</b>" for m in marks)
     plan_load = f"{num(record.plan_requests)} × {num(record.plan_concurrent)}"
-    ran = f"{num(record.requests)} × {num(record.concurrent)}"
+    ran = ran_text(record)
     if record.status not in MEASURED:
         reason = f'<td class="text" colspan="{len(LEVEL_HEADERS) - 4}">{escape(record.message)}</td>'
         return [level, plan_load, ran, _verdict_span(record.status), reason], ""

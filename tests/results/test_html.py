@@ -12,7 +12,7 @@ import pytest
 
 from pytest_trinity.results import plots
 from pytest_trinity.results.html import (
-    case_html, num, plan_summary_html, spectrum_of, outcome_of, plots_of, section_html,
+    case_html, num, outcome_of, plan_summary_html, plots_of, ran_text, section_html, spectrum_of,
 )
 from pytest_trinity.runner.record import LevelRecord
 from tests.results.conftest import ReportRun
@@ -145,3 +145,11 @@ def test_a_level_with_no_answer_plots_without_a_warning(report_run: ReportRun) -
     assert spectrum_of(silent).points == ()
     uri = plots.spectrum_plot("nothing answered", [spectrum_of(silent)])  # filterwarnings = error: a warning fails
     assert uri.startswith("data:image/png;base64,")
+
+
+def test_an_open_model_level_shows_its_rate_not_the_ramp(report_run: ReportRun) -> None:
+    record = records_of(report_run, "2a")[0]
+    assert ran_text(record) == f"{num(record.requests)} × {num(record.concurrent)}"
+    held = dataclasses.replace(record, model={"model": "open", "rate": 5422.7, "duration": 2.0, "connections": 90})
+    assert ran_text(held) == "5,422.7 req/s for 2.00 s on 90"
+    assert "5,422.7 req/s for 2.00 s on 90" in case_html(held, report_run.plan)
