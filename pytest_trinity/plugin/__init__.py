@@ -6,7 +6,9 @@
   plan_table.py  --trinity-plan
   fixtures.py    trinity_plan, trinity_test, trinity_target, …
   run.py         the plan runner: trinity_run (session), trinity_runner (each case), restore report
-  terminal.py    live progress and the end-of-run summary
+  progress.py    live progress while a level runs
+  terminal.py    the end-of-run summary
+  html_report.py the pytest-html report (registered only when --html is given)
 """
 
 from pytest_trinity.plugin.collection import pytest_collection_modifyitems, pytest_generate_tests
