@@ -17,6 +17,7 @@ from typing import Any
 
 from pytest_trinity.plan import Plan, PlanTest
 from pytest_trinity.results import plots
+from pytest_trinity.results.summary import summarize
 from pytest_trinity.runner.record import LevelRecord
 
 MEASURED = ("passed", "failed", "interrupted")  # statuses whose record holds figures
@@ -51,7 +52,7 @@ class PlanTestOutcome:
     records: tuple[LevelRecord, ...]  # by level
     ceiling: LevelRecord | None  # the level with the best successful req/s
     breaking: LevelRecord | None  # the first level below the plan's minimum success %
-    verdict: str  # "passed", "failed", "skipped", "incomplete" (passed levels and skipped ones), "not run"
+    verdict: str  # a TestSummary verdict, or "not run"
 
     @property
     def measured(self) -> tuple[LevelRecord, ...]:
@@ -64,24 +65,15 @@ def success_pct(record: LevelRecord) -> float | None:
 
 
 def outcome_of(plan: Plan, test: PlanTest, records: Iterable[LevelRecord]) -> PlanTestOutcome:
-    """Ceiling, breaking point and verdict of `test` from the session's records (any order)."""
+    """Ceiling, breaking point and verdict of `test`, as `results.summary` defines them for
+    every report (terminal, results.json, HTML)."""
     mine = tuple(sorted((r for r in records if r.test_id == test.id), key=lambda r: r.level))
-    measured = [r for r in mine if r.status in MEASURED]
-    ceiling = max(measured, key=lambda r: r.ok_rps) if measured else None
-    breaking = next((r for r in measured if (pct := success_pct(r)) is not None
-                     and pct < plan.criteria.min_success_pct), None)
-    statuses = {r.status for r in mine}
-    if not mine:
-        verdict = "not run"
-    elif statuses & {"failed", "error", "interrupted"}:
-        verdict = "failed"
-    elif statuses == {"passed"}:
-        verdict = "passed"
-    elif statuses == {"skipped"}:
-        verdict = "skipped"
-    else:
-        verdict = "incomplete"
-    return PlanTestOutcome(test, mine, ceiling, breaking, verdict)
+    summary = summarize(plan, [r.to_dict() for r in mine]).get(test.id)
+    if summary is None:
+        return PlanTestOutcome(test, mine, None, None, "not run")
+    ceiling = next((r for r in mine if r.level_id == summary.ceiling_level), None)
+    breaking = next((r for r in mine if r.level_id == summary.breaking_level), None)
+    return PlanTestOutcome(test, mine, ceiling, breaking, summary.verdict)
 
 
 def outcomes(plan: Plan, records: Sequence[LevelRecord]) -> list[PlanTestOutcome]:

@@ -2,7 +2,7 @@
 
 One definition for every consumer (terminal, results.json, HTML, JUnit): the ceiling is the
 best successful req/s over a test's levels, the breaking point the first level below the
-plan's full-success rate, and a test passes when every level that ran passed.
+plan's full-success rate, and a test passes when every one of its levels passed.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class TestSummary:
     failed: int
     errors: int
     skipped: int
-    verdict: str  # "passed", "failed", "error", "skipped" or "interrupted"
+    verdict: str  # "passed", "failed", "error", "interrupted", "skipped", or "incomplete" (passed + skipped levels)
     ceiling_ok_rps: float | None
     ceiling_level: str | None
     breaking_level: str | None
@@ -53,8 +53,8 @@ def summarize(plan: Plan, records: list[dict[str, Any]]) -> dict[str, TestSummar
         best = max(measured, key=_ok_rps, default=None)
         breaking = next((r["level_id"] for r in measured
                          if r["figures"].get("success_pct", 100.0) < plan.criteria.min_success_pct), None)
-        verdict = next((s for s in ("interrupted", "error", "failed") if s in statuses),
-                       "passed" if "passed" in statuses else "skipped")
+        verdict = next((s for s in ("interrupted", "error", "failed") if s in statuses), None) or (
+            "passed" if set(statuses) == {"passed"} else "skipped" if set(statuses) == {"skipped"} else "incomplete")
         ceiling = _ok_rps(best) if best else None
         out[test_id] = TestSummary(
             test_id=test_id, title=test.title, levels_run=len(measured),

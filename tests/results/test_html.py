@@ -36,7 +36,9 @@ def test_ceiling_is_the_best_successful_rps_and_verdict_failed_with_a_failing_le
 
 @pytest.mark.parametrize(("statuses", "verdict"), [
     (("passed", "passed", "passed"), "passed"),
-    (("passed", "error", "skipped"), "failed"),
+    (("passed", "error", "skipped"), "error"),
+    (("passed", "failed", "error"), "error"),
+    (("passed", "failed", "passed"), "failed"),
     (("skipped", "skipped", "skipped"), "skipped"),
     (("passed", "skipped", "skipped"), "incomplete"),
     ((), "not run"),
