@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel, scale_level
-from pytest_trinity.plugin.configure import _phase_marker
+from pytest_trinity.plugin.configure import phase_marker
 from pytest_trinity.plugin.state import STATE, get_state, plan_test_of, require_plan
 
 LEVEL_ARG = "trinity_level"
@@ -23,7 +23,7 @@ def selected_levels(config: pytest.Config, plan: Plan) -> list[ScaledLevel]:
 
 
 def _marks(test: PlanTest) -> list[pytest.MarkDecorator]:
-    marks = [getattr(pytest.mark, _phase_marker(test.phase)), getattr(pytest.mark, test.protocol)]
+    marks = [getattr(pytest.mark, phase_marker(test.phase)), getattr(pytest.mark, test.protocol)]
     if test.endurance is not None:
         marks.append(pytest.mark.endurance)
     return marks

@@ -24,7 +24,7 @@ MARKERS = (
 )
 
 
-def _phase_marker(number: int) -> str:
+def phase_marker(number: int) -> str:
     return f"phase{number}"
 
 
@@ -32,7 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
     for number in (1, 2):
-        config.addinivalue_line("markers", f"{_phase_marker(number)}: a test of phase {number} of the plan")
+        config.addinivalue_line("markers", f"{phase_marker(number)}: a test of phase {number} of the plan")
     if config.getoption("help", False) or config.getoption("version", False):
         return
     settings = resolve_settings(config)
@@ -44,7 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from None
         for number in plan.phases:
             if number not in (1, 2):
-                config.addinivalue_line("markers", f"{_phase_marker(number)}: a test of phase {number} of the plan")
+                config.addinivalue_line("markers", f"{phase_marker(number)}: a test of phase {number} of the plan")
         unknown = [n for n in settings.levels or () if n > len(plan.levels)]
         if unknown:
             raise pytest.UsageError(

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pytest_trinity.reference.cluster import DEFAULT_PLAN, run_cluster
 from pytest_trinity.services import ServiceError
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  balanced admin {info.balanced.admin_url}")
             print(f"  balanced udp   {info.balanced.udp[0]}:{info.balanced.udp[1]}")
             print(f"  redis          {info.redis_url}")
-            print(f"  usage_logs     {'PostgreSQL ' + dsn if dsn else 'SQLite in ' + str(info.cluster_dir)}")
+            print(f"  usage_logs     {'PostgreSQL ' + _without_password(dsn) if dsn else 'SQLite in ' + str(info.cluster_dir)}")
             print(f"  keys and admin token: {info.secrets_file} (mode 0600; public key id {info.public_key_id}, "
                   f"partner key id {info.partner_key_id})")
             print(f"  faults {'enabled' if info.faults_enabled else 'disabled'}; Ctrl-C stops everything", flush=True)
@@ -65,3 +66,12 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _without_password(dsn: str) -> str:
+    """The DSN as it may be printed: any password replaced by ***."""
+    parts = urlsplit(dsn)
+    if not parts.password:
+        return dsn
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

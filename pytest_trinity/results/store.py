@@ -40,7 +40,7 @@ class RunStore:
             self.run["ended_at"] = time.time()
         data = {"schema_version": SCHEMA_VERSION, "run": self.run, **self.extra, "levels": self.levels}
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
         os.replace(tmp, self.path)
         latest = self.report_dir / LATEST
         tmp_link = self.report_dir / f".{LATEST}.tmp"
@@ -50,8 +50,10 @@ class RunStore:
         os.replace(tmp_link, latest)
 
 
-def newest_records(report_dir: Path, test_id: str, exclude: Path | None = None) -> list[dict[str, Any]]:
-    """The level records of `test_id` from the newest stored run that has any."""
+def newest_records(report_dir: Path, test_id: str, target: str, scale: float,
+                   exclude: Path | None = None) -> list[dict[str, Any]]:
+    """The level records of `test_id` from the newest stored run against the same target at
+    the same scale that has any (a ceiling measured elsewhere means nothing here)."""
     if not report_dir.is_dir():
         return []
     runs = sorted((p for p in report_dir.glob(f"*/{RESULTS}") if p.parent != exclude), key=lambda p: p.stat().st_mtime, reverse=True)
@@ -59,6 +61,9 @@ def newest_records(report_dir: Path, test_id: str, exclude: Path | None = None) 
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
+            continue
+        run = data.get("run") or {}
+        if run.get("target") != target or run.get("scale") != scale:
             continue
         records = [r for r in data.get("levels", []) if r.get("test_id") == test_id and r.get("status") in ("passed", "failed")]
         if records:

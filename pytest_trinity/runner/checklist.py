@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import time
 
-import httpx
-
 from pytest_trinity.plan import Plan, Profile
-from pytest_trinity.telemetry import AdminClient, AdminError, ClusterStats
+from pytest_trinity.telemetry import AdminClient, AdminError, ClusterStats, TelemetryError
 
 POLL_S = 0.1
 
@@ -31,11 +29,11 @@ def call(step: str, fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except AdminError as exc:
-        cause = exc.__context__ or exc
-        text = str(exc)
-        if isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout)) or "ConnectError" in text or "ConnectTimeout" in text:
-            raise TargetUnreachable(f"{step}: the target does not answer: {text}") from None
-        raise SetupError(f"{step}: {text}") from None
+        if exc.unreachable:
+            raise TargetUnreachable(f"{step}: the target does not answer: {exc}") from None
+        raise SetupError(f"{step}: {exc}") from None
+    except TelemetryError as exc:
+        raise SetupError(f"{step}: {exc}") from None
 
 
 def config_diffs(stats: ClusterStats, profile: Profile, governor: bool) -> dict[str, list[str]]:
@@ -49,7 +47,7 @@ def config_diffs(stats: ClusterStats, profile: Profile, governor: bool) -> dict[
     return diffs
 
 
-def verify_profile(admin: AdminClient, plan: Plan, profile: Profile, governor: bool, timeout: float) -> ClusterStats:
+def verify_profile(admin: AdminClient, profile: Profile, governor: bool, timeout: float) -> ClusterStats:
     """Poll cluster-stats until every node reports `profile` and `governor`; else SetupError listing each key."""
     deadline = time.monotonic() + timeout
     while True:
@@ -68,7 +66,7 @@ def verify_profile(admin: AdminClient, plan: Plan, profile: Profile, governor: b
 
 def apply_profile(admin: AdminClient, plan: Plan, profile: Profile, governor: bool) -> ClusterStats:
     call(f"apply profile {profile.name}", admin.system_mode, mode=profile.name, adaptive_enabled=governor)
-    return verify_profile(admin, plan, profile, governor, plan.checklist.verify_reset_timeout_s)
+    return verify_profile(admin, profile, governor, plan.checklist.verify_reset_timeout_s)
 
 
 def trim_usage_logs(admin: AdminClient, plan: Plan) -> dict:

@@ -15,31 +15,44 @@ from pytest_trinity.plan import Plan, PlanTest
 from pytest_trinity.telemetry import ClusterStats, NodeSnapshot, PollSample
 from pytest_trinity.verdict import LevelFigures
 
-SILENT = ("timeout", "connect_error", "reset", "protocol_error", "lost", "late")
+SILENT = ("timeout", "connect_error", "reset", "protocol_error", "lost", "late")  # failures with no answer
 
 
 def _pct(part: float, whole: float) -> float | None:
     return 100.0 * part / whole if whole else None
 
 
+def reported_totals(plan: Plan, stats: ClusterStats) -> dict[str, int]:
+    """Level totals of the traffic counters that every node reports. A counter some node omits
+    is left out, so the checks that read it say "unmeasured" instead of reading a 0."""
+    gauges = set(plan.telemetry.gauges)
+    return {c: stats.total(c) for c in plan.telemetry.counters
+            if c not in gauges and stats.nodes and all(c in s.counters for s in stats.nodes.values())}
+
+
 def cluster_metrics(plan: Plan, stats: ClusterStats, elapsed: float) -> dict[str, float]:
     """The level's counter totals and the plan's derived metrics (absent when undefined)."""
-    gauges = set(plan.telemetry.gauges)
-    totals = {c: stats.total(c) for c in plan.telemetry.counters if c not in gauges}
+    totals = reported_totals(plan, stats)
     metrics: dict[str, float] = dict(totals)
-    get = totals.get
-    lookups = get("syncmap_hits", 0) + get("cache_hits", 0) + get("rest_fallbacks", 0)
+
+    def pct(part: str, *whole: str) -> float | None:
+        if part not in totals or any(w not in totals for w in whole):
+            return None
+        return _pct(totals[part], sum(totals[w] for w in whole))
+
     derived = {
-        "syncmap_hit_pct": _pct(get("syncmap_hits", 0), lookups),
-        "cache_hit_pct": _pct(get("cache_hits", 0), lookups),
-        "udp_drop_pct": _pct(get("udp_dropped", 0), get("packets_received", 0)),
-        "bg_drop_pct": _pct(get("bg_dropped", 0), get("bg_submitted", 0)),
+        "syncmap_hit_pct": pct("syncmap_hits", "syncmap_hits", "cache_hits", "rest_fallbacks"),
+        "cache_hit_pct": pct("cache_hits", "syncmap_hits", "cache_hits", "rest_fallbacks"),
+        "udp_drop_pct": pct("udp_dropped", "packets_received"),
+        "bg_drop_pct": pct("bg_dropped", "bg_submitted"),
     }
     metrics.update({k: v for k, v in derived.items() if v is not None})
     if elapsed > 0:
-        metrics["tcp_rps"] = get("tcp_requests", 0) / elapsed
-        metrics["udp_rps"] = get("udp_requests", 0) / elapsed
-        metrics["total_rps"] = metrics["tcp_rps"] + metrics["udp_rps"]
+        for rate, counter in (("tcp_rps", "tcp_requests"), ("udp_rps", "udp_requests")):
+            if counter in totals:
+                metrics[rate] = totals[counter] / elapsed
+        if "tcp_rps" in metrics and "udp_rps" in metrics:
+            metrics["total_rps"] = metrics["tcp_rps"] + metrics["udp_rps"]
     return metrics
 
 
@@ -83,10 +96,11 @@ def process_metrics(snaps: list[NodeSnapshot]) -> dict[str, float]:
     return out
 
 
-def figures_for(plan: Plan, test: PlanTest, level_number: int, result: LoadResult, final: ClusterStats,
+def figures_for(plan: Plan, test: PlanTest, level_number: int, planned: int, result: LoadResult, final: ClusterStats,
                 samples: list[PollSample], **extra: Any) -> LevelFigures:
     outcomes = result.outcomes
     sent = outcomes.sent
+    unfinished = max(0, planned - outcomes.completed)  # abandoned, unsent, or never attempted
     cache = result.cache_hits
     latency = result.latency
     snaps = _snapshots(final, samples)
@@ -96,20 +110,21 @@ def figures_for(plan: Plan, test: PlanTest, level_number: int, result: LoadResul
     process = process_metrics(snaps)
     if process:
         sources["container-insights"] = process
-    server_count = final.total("packets_received") if test.protocol == "udp" else final.total("tcp_requests")
+    server_count = reported_totals(plan, final).get("packets_received" if test.protocol == "udp" else "tcp_requests")
     admin = [s for s in samples if s.source == "cluster-stats"]
     return LevelFigures(
         level=level_number,
+        planned=planned,
         sent=sent,
         ok=outcomes.ok,
         errors_5xx=outcomes.errors_5xx,
-        silent_failures=sum(getattr(outcomes, name) for name in SILENT),
+        silent_failures=sum(getattr(outcomes, name) for name in SILENT) + unfinished,
         p50_ms=latency.percentile_ms(50) if latency.count else None,
         p99_ms=latency.percentile_ms(99) if latency.count else None,
         cache_hit_p50_ms=cache.percentile_ms(50) if cache.count else None,
         rps=result.requests_per_second,
         sources=sources,
-        server_requests=server_count if not final.missing else None,
+        server_requests=server_count if not final.missing else None,  # None: not measured, no reconciliation
         admin_polls=len(admin),
         admin_polls_ok=sum(1 for s in admin if s.ok),
         **extra,

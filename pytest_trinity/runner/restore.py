@@ -32,6 +32,8 @@ class RestoreReport:
 
 def restore_production(plan: Plan, admins: list[AdminClient], timeout: float) -> RestoreReport:
     profile = plan.profiles[plan.restore.profile]
+    if not admins:
+        return RestoreReport(True, profile.name, plan.restore.governor, "no target was started or reached: nothing to restore")
     deadline = time.monotonic() + timeout
     errors: list[str] = []
     while True:

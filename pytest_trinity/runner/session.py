@@ -30,7 +30,7 @@ from pytest_trinity.runner.record import LevelRecord
 from pytest_trinity.runner.restore import RestoreReport, restore_production
 from pytest_trinity.targets import Target
 from pytest_trinity.targets.local import start_local
-from pytest_trinity.telemetry import AdminClient, ClusterStats, TelemetryPoller
+from pytest_trinity.telemetry import AdminClient, ClusterStats, TelemetryError, TelemetryPoller
 from pytest_trinity.verdict import Verdict, judge_level
 
 MIN_CADENCE_S = 0.2  # the fastest telemetry cadence a scaled-down run asks for
@@ -112,8 +112,8 @@ class PlanRun:
             return f"--trinity-stop-after {self.stop_after}: {test.id} broke at L{broke:02d}"
         if test.endurance is not None and self.ceiling(test.endurance.ceiling_from) is None:
             return (f"{test.id} runs at {test.endurance.load_fraction:.0%} of the {test.endurance.ceiling_from} ceiling, "
-                    f"and no {test.endurance.ceiling_from} result exists in this run or in {self.report_dir}: "
-                    f"run {test.endurance.ceiling_from} first")
+                    f"and no {test.endurance.ceiling_from} result exists in this run or in {self.report_dir} "
+                    f"(target {self.target.name}, scale {self.scale:g}): run {test.endurance.ceiling_from} first")
         return None
 
     def prepare(self, test: PlanTest, level: ScaledLevel) -> ClusterStats:
@@ -144,7 +144,7 @@ class PlanRun:
         if here:
             best = max(here, key=lambda r: r.ok_rps)
             return Ceiling(test_id, best.ok_rps, best.concurrent, best.level_id, "this run")
-        stored = newest_records(self.report_dir, test_id, exclude=self.store.dir)
+        stored = newest_records(self.report_dir, test_id, self.target.name, self.scale, exclude=self.store.dir)
         if not stored:
             return None
         best = max(stored, key=lambda r: r.get("ok_rps", 0.0))
@@ -162,6 +162,22 @@ class PlanRun:
                                     "ceiling_source": ceiling.source, "rate": rate, "window_s": window}}
 
     def run_level(self, test: PlanTest, level: ScaledLevel, case: str) -> LevelRecord:
+        """Run one level; whatever goes wrong becomes a record with status "error" and the reason."""
+        started = time.time()
+        try:
+            return self._run_level(test, level, case)
+        except (SetupError, drivers.WorkerError, TelemetryError, ValueError, OSError) as exc:
+            if isinstance(exc, TargetUnreachable):
+                self.unreachable[test.id] = f"target unreachable since {level.id}: {exc}"
+            record = LevelRecord(
+                test_id=test.id, case=case, level=level.number, level_id=level.id,
+                plan_requests=level.level.requests, plan_concurrent=level.level.concurrent, requests=level.requests,
+                concurrent=level.concurrent, scale=self.scale, status="error", started_at=started, ended_at=time.time(),
+                message=f"{test.id} {level.id} could not be measured: {exc}")
+            self.add(record)
+            return record
+
+    def _run_level(self, test: PlanTest, level: ScaledLevel, case: str) -> LevelRecord:
         admin = self.admin(test.topology)
         spec, facts = self._spec(test, level)
         fetchers = {"cluster-stats": self._poll_client(test.topology).cluster_stats}
@@ -189,7 +205,8 @@ class PlanRun:
             points.extend((s.at, float(sum(n.process.get("rss_bytes", 0) for n in s.value.nodes.values())))
                           for s in samples if s.ok and isinstance(s.value, ClusterStats))
             extra["memory_growth_pct"] = memory_growth_pct(points)
-        figures = figures_for(self.plan, test, level.number, result, final, samples, **extra)
+        planned = spec.model.requests if isinstance(spec.model, drivers.ClosedModel) else spec.model.planned_requests
+        figures = figures_for(self.plan, test, level.number, planned, result, final, samples, **extra)
         verdict = judge_level(self.plan, test, figures)
         facts.update(self._facts(test, level, result, figures.rps))
         before = self.previous[1].get((test.id, level.id)) if self.previous else None

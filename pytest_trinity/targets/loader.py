@@ -129,6 +129,10 @@ def _url(t: Table, key: str) -> str:
         port_ok = parts.port is None or parts.port > 0
     except ValueError:
         port_ok = False
+    if parts.username or parts.password:
+        # Not echoed: credentials in a URL are secrets; they belong in [secrets] as env:VAR.
+        raise TargetError(f"{t.file}: [{t.path}].{key} must not carry credentials (user:password@); "
+                          "the admin token goes in [secrets].admin_token")
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
         raise t.fail(key, "an http:// or https:// URL with a host", raw)
     return raw.rstrip("/")

@@ -7,7 +7,6 @@ Secrets are `Secret` objects whose repr and str show only where they come from
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -34,13 +33,6 @@ class Endpoints:
     api: str
     admin: str
     udp: tuple[str, int] | None = None
-
-    @property
-    def hosts(self) -> tuple[str, ...]:
-        hosts = [urlsplit(self.api).hostname or "", urlsplit(self.admin).hostname or ""]
-        if self.udp:
-            hosts.append(self.udp[0])
-        return tuple(hosts)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,14 @@ from pytest_trinity.telemetry.snapshot import ClusterStats, NodeSnapshot
 
 
 class AdminError(RuntimeError):
-    """An admin call failed; the message names the URL path and what came back."""
+    """An admin call failed; the message names the URL path and what came back.
+
+    `unreachable` is true when nothing answered at all (connection refused or timed out).
+    """
+
+    def __init__(self, message: str, unreachable: bool = False):
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 class AdminClient:
@@ -39,7 +46,8 @@ class AdminClient:
         try:
             response = self._http.get(path, params=params)
         except httpx.HTTPError as exc:
-            raise AdminError(f"{where}: {type(exc).__name__}: {exc}") from None
+            raise AdminError(f"{where}: {type(exc).__name__}: {exc}",
+                             unreachable=isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))) from None
         if response.status_code != 200:
             detail = response.text[:500].strip()
             raise AdminError(f"{where}{'?' + str(response.request.url.query, 'ascii') if params else ''}: "

@@ -14,10 +14,11 @@ from typing import Any
 @dataclass(frozen=True)
 class LevelFigures:
     level: int
-    sent: int
+    planned: int  # the requests the level was to make: success is measured against these
+    sent: int  # the requests that went out on the wire
     ok: int
     errors_5xx: int
-    silent_failures: int  # timeouts, resets, connect/protocol errors, lost packets
+    silent_failures: int  # timeouts, resets, connect/protocol errors, lost packets, never finished
     p50_ms: float | None
     p99_ms: float | None
     cache_hit_p50_ms: float | None
@@ -33,11 +34,12 @@ class LevelFigures:
 
     @property
     def success_pct(self) -> float:
-        return 100.0 * self.ok / self.sent if self.sent else 100.0
+        """ok / planned: a request that was never sent (refused connection, no time left) failed."""
+        return 100.0 * self.ok / self.planned if self.planned else 100.0
 
     @property
     def silent_failure_pct(self) -> float:
-        return 100.0 * self.silent_failures / self.sent if self.sent else 0.0
+        return 100.0 * self.silent_failures / self.planned if self.planned else 0.0
 
     def metric(self, source: str, name: str) -> float | None:
         return self.sources.get(source, {}).get(name)

@@ -28,10 +28,10 @@ def fault_cluster():
             yield info
 
 
-def targets_toml(info, name: str = "ref", admin_override: str | None = None) -> str:
+def targets_toml(info, name: str = "ref", admin_override: str | None = None, api_override: str | None = None) -> str:
     def block(title: str, e) -> str:
-        admin = admin_override or e.admin_url
-        return f'[targets.{name}.{title}]\napi = "{e.api_url}"\nadmin = "{admin}"\nudp = "{e.udp[0]}:{e.udp[1]}"\n'
+        admin, api = admin_override or e.admin_url, api_override or e.api_url
+        return f'[targets.{name}.{title}]\napi = "{api}"\nadmin = "{admin}"\nudp = "{e.udp[0]}:{e.udp[1]}"\n'
 
     secrets = "\n".join(f'{key} = "env:{var}"' for key, var in ENV.items())
     return (f'[targets.{name}]\nca_file = "{info.ca_file}"\n' + block("direct", info.direct) + block("balanced", info.balanced)

@@ -56,12 +56,14 @@ def test_compare_with_latest_prints_deltas_and_fails_a_regression_with_both_numb
     second = _results(project)
     assert second["compare"]["run_id"] == first
     assert all(r["facts"]["compare"]["rps"]["before"] > 0 for r in second["levels"])
-    # A slower service: +80 ms on every request from level 4 on.
-    project.makeconftest(conftest_fault(4, 'admin_get("/admin/faults", node="all", latency_ms="80")'))
+    # A slower service: +200 ms on every request of both levels. p99 over a few dozen requests is
+    # noisy, so the limit is wide: only a service slowed this much can exceed it, every time.
+    project.makeconftest(conftest_fault(3, 'admin_get("/admin/faults", node="all", latency_ms="200")'))
     slow = project.runpytest_subprocess("tests_perf", "-k", "2a", "--trinity-levels", "3-4", "--trinity-compare", "latest",
-                                        "--trinity-compare-fail", "p99:50%")
-    slow.assert_outcomes(passed=1, failed=1)
-    slow.stdout.re_match_lines([rf".*p99 rose from [\d.,]+ to [\d.,]+ vs run {second['run']['run_id']}: [\d.,]+ % > 50 %.*"])
+                                        "--trinity-compare-fail", "p99:200%")
+    slow.assert_outcomes(failed=2)
+    pattern = rf".*p99 rose from [\d.,]+ to [\d.,]+ vs run {second['run']['run_id']}: [\d.,]+ % > 200 %.*"
+    assert len([line for line in slow.outlines if re.match(pattern, line)]) >= 2, slow.stdout.str()
 
 
 def test_compare_needs_a_readable_earlier_run(project):

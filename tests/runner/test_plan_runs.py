@@ -145,3 +145,27 @@ def test_endurance_needs_the_2a_ceiling_and_finds_it_in_an_earlier_run(project, 
     assert endurance["ceiling_source"] == "stored run"
     assert endurance["rate"] == pytest.approx(0.8 * ceiling)
     assert record["model"]["model"] == "open" and record["figures"]["errors_5xx"] == 0
+
+
+def test_a_level_whose_requests_are_refused_fails_with_zero_success(project, fault_cluster, admin):
+    from pytest_trinity.services import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}"
+    project.path.joinpath("targets.toml").write_text(targets_toml(fault_cluster, api_override=closed))
+    result = project.runpytest_subprocess("tests_perf", "-k", "1a", "--trinity-levels", "3")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*success_pct 0 % < 100 %*"])
+    record = _results(project)["levels"][0]
+    assert record["figures"]["ok"] == 0 and record["figures"]["planned"] == 30
+    assert record["load"]["totals"]["outcomes"]["connect_error"] > 0
+
+
+def test_the_redis_reader_sees_what_cluster_stats_sees(fault_cluster, admin):
+    from pytest_trinity.plan import load_plan
+    from pytest_trinity.telemetry.redis_reader import read_cluster_stats
+    from tests.conftest import REPO
+
+    plan = load_plan(REPO / "profiles.toml")
+    direct = read_cluster_stats(fault_cluster.redis_url, plan.telemetry.nodes, plan.telemetry.counters)
+    assert sorted(direct.nodes) == sorted(plan.telemetry.nodes) and direct.missing == ()
+    assert all(snap.missing_counters == () for snap in direct.nodes.values())

@@ -94,6 +94,8 @@ def _edit(path, old, new):
     ('udp = "127.0.0.1:12680"', 'udp = "127.0.0.1"', '[targets.loop.balanced].udp must be HOST:PORT, got "127.0.0.1"'),
     ('ca_file = "ca.pem"', 'ca_file = "missing.pem"', "[targets.loop].ca_file must be an existing file"),
     ('redis_url = "redis://127.0.0.1:6390/0"', 'redis_url = "redis://:hunter2@127.0.0.1:6390/0"', "[targets.loop].redis_url must be a redis:// or rediss:// URL without a password, or env:VAR_NAME"),
+    ('admin = "https://127.0.0.1:19443"', 'admin = "https://ops:hunter2@127.0.0.1:19443"',
+     "[targets.loop.balanced].admin must not carry credentials (user:password@)"),
     ("[targets.loop.balanced]\n", "[targets.loop.balance]\n", "[targets.loop] is missing the key 'balanced' (is 'balance' a misspelling of it?)"),
 ])
 def test_bad_definition_names_the_key(targets_file, old, new, message):

@@ -19,7 +19,7 @@ HEALTHY_SERVER = {
 
 
 def figures(level: int, **changes) -> LevelFigures:
-    base = LevelFigures(level=level, sent=1000, ok=1000, errors_5xx=0, silent_failures=0, p50_ms=1.2, p99_ms=20.0,
+    base = LevelFigures(level=level, planned=1000, sent=1000, ok=1000, errors_5xx=0, silent_failures=0, p50_ms=1.2, p99_ms=20.0,
                         cache_hit_p50_ms=1.1, rps=5000.0, sources=HEALTHY_SERVER, server_requests=1000)
     return dataclasses.replace(base, **changes)
 
@@ -103,6 +103,15 @@ def test_graceful_degradation_failures(changes, check, message):
     verdict = judge_level(PLAN, PLAN.tests["2a"], figures(12, ok=500, **changes))
     assert [b.check for b in verdict.failures] == [check]
     assert verdict.failures[0].message.startswith(message)
+
+
+def test_requests_never_sent_are_failures():
+    refused = judge_level(PLAN, PLAN.tests["1a"], figures(2, sent=0, ok=0, server_requests=0, silent_failures=1000,
+                                                          p50_ms=None, p99_ms=None, cache_hit_p50_ms=None))
+    assert [b.check for b in refused.failures] == ["success_pct"]
+    assert refused.failures[0].message.startswith("success_pct 0 % < 100 %")
+    above = judge_level(PLAN, PLAN.tests["1a"], figures(11, sent=0, ok=0, server_requests=0, silent_failures=1000))
+    assert [b.check for b in above.failures] == ["degradation:silent_failures"]
 
 
 def test_reconciliation_gap():
