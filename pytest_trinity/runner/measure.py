@@ -100,7 +100,7 @@ def figures_for(plan: Plan, test: PlanTest, level_number: int, planned: int, res
                 samples: list[PollSample], **extra: Any) -> LevelFigures:
     outcomes = result.outcomes
     sent = outcomes.sent
-    unfinished = max(0, planned - outcomes.completed)  # abandoned, unsent, or never attempted
+    unfinished = max(0, planned - result.unsent - outcomes.completed)  # abandoned, or never attempted
     cache = result.cache_hits
     latency = result.latency
     snaps = _snapshots(final, samples)
@@ -119,6 +119,7 @@ def figures_for(plan: Plan, test: PlanTest, level_number: int, planned: int, res
         ok=outcomes.ok,
         errors_5xx=outcomes.errors_5xx,
         silent_failures=sum(getattr(outcomes, name) for name in SILENT) + unfinished,
+        unsent=result.unsent,
         p50_ms=latency.percentile_ms(50) if latency.count else None,
         p99_ms=latency.percentile_ms(99) if latency.count else None,
         cache_hit_p50_ms=cache.percentile_ms(50) if cache.count else None,

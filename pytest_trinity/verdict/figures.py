@@ -14,7 +14,7 @@ from typing import Any
 @dataclass(frozen=True)
 class LevelFigures:
     level: int
-    planned: int  # the requests the level was to make: success is measured against these
+    planned: int  # the requests the level was to make
     sent: int  # the requests that went out on the wire
     ok: int
     errors_5xx: int
@@ -31,15 +31,24 @@ class LevelFigures:
     recovery_ok: int = 0
     recovery_detail: str = ""
     memory_growth_pct: float | None = None  # endurance: fitted RSS growth over the hold so far
+    unsent: int = 0  # open model: due requests the driver could not send before the window closed
+
+    @property
+    def attempted(self) -> int:
+        """What success is measured against: every planned request, except the ones the driver
+        itself could not send in time (reported separately: they are the client's shortfall)."""
+        return self.planned - self.unsent
 
     @property
     def success_pct(self) -> float:
-        """ok / planned: a request that was never sent (refused connection, no time left) failed."""
-        return 100.0 * self.ok / self.planned if self.planned else 100.0
+        """ok / attempted: a request refused at connect, or never answered, failed."""
+        if self.attempted <= 0:
+            return 100.0 if self.planned == 0 else 0.0
+        return 100.0 * self.ok / self.attempted
 
     @property
     def silent_failure_pct(self) -> float:
-        return 100.0 * self.silent_failures / self.planned if self.planned else 0.0
+        return 100.0 * self.silent_failures / self.attempted if self.attempted > 0 else 0.0
 
     def metric(self, source: str, name: str) -> float | None:
         return self.sources.get(source, {}).get(name)

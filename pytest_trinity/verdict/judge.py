@@ -138,5 +138,10 @@ def judge_level(plan: Plan, test: PlanTest, figures: LevelFigures) -> Verdict:
             add("degradation:recovery", "degradation", "recovery probe requests answered 2xx", figures.recovery_ok, "of",
                 figures.recovery_sent, "", f"the service did not recover after the level ({figures.recovery_detail})", True)
 
+    if figures.unsent:
+        add("driver:unsent", "driver", "planned requests the driver could not send in time", figures.unsent, "of",
+            figures.planned, "", "the load applied was lower than planned: give the stress client more CPU or connections",
+            False)
+
     failed = any(b.fails for b in breaches)
     return Verdict(passed=not failed, breaches=tuple(breaches), unmeasured=tuple(unmeasured))

@@ -114,6 +114,14 @@ def test_requests_never_sent_are_failures():
     assert [b.check for b in above.failures] == ["degradation:silent_failures"]
 
 
+def test_requests_the_driver_could_not_send_are_reported_not_failed():
+    verdict = judge_level(PLAN, PLAN.tests["2e"], figures(1, sent=990, ok=990, unsent=10, server_requests=990))
+    assert verdict.passed
+    assert [b.message for b in verdict.warnings] == [
+        "planned requests the driver could not send in time 10 of 1,000: the load applied was lower than planned: "
+        "give the stress client more CPU or connections"]
+
+
 def test_reconciliation_gap():
     ok = judge_level(PLAN, PLAN.tests["2a"], figures(3, server_requests=1004))
     assert ok.passed  # 0.4 % is inside the tolerance
