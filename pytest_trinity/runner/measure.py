@@ -96,11 +96,25 @@ def process_metrics(snaps: list[NodeSnapshot]) -> dict[str, float]:
     return out
 
 
+def failure_classes(outcomes) -> dict[str, int]:
+    """Every non-ok outcome class with its count, most frequent first."""
+    classes: dict[str, int] = {}
+    for name in ("unauthorized", "rate_limited", "monthly_cap", *SILENT):
+        if count := getattr(outcomes, name):
+            classes[{"unauthorized": "401", "rate_limited": "429 rate_limited", "monthly_cap": "429 monthly_cap"}.get(name, name)] = count
+    for field_name in ("client_errors", "server_errors", "other_status"):
+        for code, count in getattr(outcomes, field_name).items():
+            classes[str(code)] = classes.get(str(code), 0) + count
+    for error, count in outcomes.error_replies.items():
+        classes[f"error reply {error}"] = count
+    return dict(sorted(classes.items(), key=lambda kv: -kv[1]))
+
+
 def figures_for(plan: Plan, test: PlanTest, level_number: int, planned: int, result: LoadResult, final: ClusterStats,
                 samples: list[PollSample], **extra: Any) -> LevelFigures:
     outcomes = result.outcomes
     sent = outcomes.sent
-    unfinished = max(0, planned - result.unsent - outcomes.completed)  # abandoned, or never attempted
+    unfinished = max(0, planned - result.unsent - outcomes.abandoned - outcomes.completed)  # never attempted
     cache = result.cache_hits
     latency = result.latency
     snaps = _snapshots(final, samples)
@@ -120,6 +134,8 @@ def figures_for(plan: Plan, test: PlanTest, level_number: int, planned: int, res
         errors_5xx=outcomes.errors_5xx,
         silent_failures=sum(getattr(outcomes, name) for name in SILENT) + unfinished,
         unsent=result.unsent,
+        abandoned=outcomes.abandoned,
+        failure_classes=failure_classes(outcomes),
         p50_ms=latency.percentile_ms(50) if latency.count else None,
         p99_ms=latency.percentile_ms(99) if latency.count else None,
         cache_hit_p50_ms=cache.percentile_ms(50) if cache.count else None,

@@ -205,7 +205,7 @@ class PlanRun:
             points.extend((s.at, float(sum(n.process.get("rss_bytes", 0) for n in s.value.nodes.values())))
                           for s in samples if s.ok and isinstance(s.value, ClusterStats))
             extra["memory_growth_pct"] = memory_growth_pct(points)
-        planned = spec.model.requests if isinstance(spec.model, drivers.ClosedModel) else spec.model.planned_requests
+        planned = loadspec.planned_requests(spec)
         figures = figures_for(self.plan, test, level.number, planned, result, final, samples, **extra)
         verdict = judge_level(self.plan, test, figures)
         facts.update(self._facts(test, level, result, figures.rps))

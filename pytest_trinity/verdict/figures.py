@@ -31,13 +31,19 @@ class LevelFigures:
     recovery_ok: int = 0
     recovery_detail: str = ""
     memory_growth_pct: float | None = None  # endurance: fitted RSS growth over the hold so far
-    unsent: int = 0  # open model: due requests the driver could not send before the window closed
+    failure_classes: dict[str, int] = field(default_factory=dict)  # e.g. {"429 rate_limited": 3, "timeout": 1}
+    unsent: int = 0  # due requests the driver could not send before the run's end
+    abandoned: int = 0  # requests still in flight when the run ended (not awaited)
+
+    @property
+    def shortfall(self) -> int:
+        """Planned requests the driver did not send or await: the client's shortfall, not the service's."""
+        return self.unsent + self.abandoned
 
     @property
     def attempted(self) -> int:
-        """What success is measured against: every planned request, except the ones the driver
-        itself could not send in time (reported separately: they are the client's shortfall)."""
-        return self.planned - self.unsent
+        """What success is measured against: every planned request except the shortfall."""
+        return self.planned - self.shortfall
 
     @property
     def success_pct(self) -> float:

@@ -72,7 +72,7 @@ class Verdict:
 def _num(value: float) -> str:
     if float(value).is_integer():
         return f"{int(value):,}"
-    return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.1f}"
+    return f"{value:,.4g}" if abs(value) < 100 else f"{value:,.1f}"
 
 
 def judge_level(plan: Plan, test: PlanTest, figures: LevelFigures) -> Verdict:
@@ -87,8 +87,9 @@ def judge_level(plan: Plan, test: PlanTest, figures: LevelFigures) -> Verdict:
 
     if strict:
         if figures.success_pct < criteria.min_success_pct:
+            classes = ", ".join(f"{name} {count:,}" for name, count in figures.failure_classes.items())
             add("success_pct", "criterion", "success_pct", round(figures.success_pct, 4), "<",
-                criteria.min_success_pct, "%", criteria.advice["success_pct"], True)
+                criteria.min_success_pct, "%", criteria.advice["success_pct"] + (f" [{classes}]" if classes else ""), True)
         if figures.errors_5xx > criteria.max_5xx:
             add("errors_5xx", "criterion", "errors_5xx", figures.errors_5xx, ">", criteria.max_5xx, "",
                 criteria.advice["errors_5xx"], True)
@@ -138,9 +139,9 @@ def judge_level(plan: Plan, test: PlanTest, figures: LevelFigures) -> Verdict:
             add("degradation:recovery", "degradation", "recovery probe requests answered 2xx", figures.recovery_ok, "of",
                 figures.recovery_sent, "", f"the service did not recover after the level ({figures.recovery_detail})", True)
 
-    if figures.unsent:
-        add("driver:unsent", "driver", "planned requests the driver could not send in time", figures.unsent, "of",
-            figures.planned, "", "the load applied was lower than planned: give the stress client more CPU or connections",
+    if figures.shortfall:
+        add("driver:shortfall", "driver", "planned requests the driver did not send or await in time", figures.shortfall,
+            "of", figures.planned, "", "the load applied was lower than planned: give the stress client more CPU or connections",
             False)
 
     failed = any(b.fails for b in breaches)

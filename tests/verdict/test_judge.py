@@ -36,10 +36,11 @@ def test_healthy_level_passes_and_names_what_it_could_not_measure():
 
 
 def test_5xx_through_level_9_fails_with_the_count():
-    verdict = judge_level(PLAN, PLAN.tests["2a"], figures(3, ok=988, errors_5xx=12))
+    verdict = judge_level(PLAN, PLAN.tests["2a"], figures(3, ok=988, errors_5xx=12, failure_classes={"500": 12}))
     assert not verdict.passed
     messages = [b.message for b in verdict.failures]
     assert messages[0].startswith("success_pct 98.8 % < 100 %: requests failed")
+    assert messages[0].endswith("[500 12]")
     assert messages[1].startswith("errors_5xx 12 > 0: the service returned 5xx")
 
 
@@ -115,11 +116,13 @@ def test_requests_never_sent_are_failures():
 
 
 def test_requests_the_driver_could_not_send_are_reported_not_failed():
-    verdict = judge_level(PLAN, PLAN.tests["2e"], figures(1, sent=990, ok=990, unsent=10, server_requests=990))
+    verdict = judge_level(PLAN, PLAN.tests["2e"], figures(1, sent=992, ok=990, unsent=8, abandoned=2, server_requests=992))
     assert verdict.passed
     assert [b.message for b in verdict.warnings] == [
-        "planned requests the driver could not send in time 10 of 1,000: the load applied was lower than planned: "
+        "planned requests the driver did not send or await in time 10 of 1,000: the load applied was lower than planned: "
         "give the stress client more CPU or connections"]
+    near = judge_level(PLAN, PLAN.tests["2a"], figures(3, ok=9999, planned=10000, sent=10000, server_requests=10000))
+    assert near.failures[0].message.startswith("success_pct 99.99 % < 100 %")
 
 
 def test_reconciliation_gap():
