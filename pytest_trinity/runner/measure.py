@@ -135,7 +135,7 @@ def figures_for(plan: Plan, test: PlanTest, level_number: int, planned: int, res
         silent_failures=sum(getattr(outcomes, name) for name in SILENT) + unfinished,
         unsent=result.unsent,
         abandoned=outcomes.abandoned,
-        failure_classes=failure_classes(outcomes),
+        failure_classes=dict(failure_classes(outcomes), **({"not attempted by the driver": unfinished} if unfinished else {})),
         p50_ms=latency.percentile_ms(50) if latency.count else None,
         p99_ms=latency.percentile_ms(99) if latency.count else None,
         cache_hit_p50_ms=cache.percentile_ms(50) if cache.count else None,
