@@ -349,8 +349,9 @@ class HttpDriver:
         while backlog and backlog[0] < limit:  # waited a whole timeout for a connection: give up
             backlog.popleft()
             self.run.unsent += 1
-        if self.open and not self.generating and not self.all_done.done():
-            # in-flight requests of a finished open run get one timeout to come back
+        if self.open and self.started and not self.generating and not self.all_done.done():
+            # In-flight requests of a finished open run get one timeout to come back. (Not while
+            # the connections are still being opened: then nothing has been planned yet.)
             if now > self.plan_end_ns + self.run.timeout_ns:
                 self.on_stop()
                 self.all_done.set_result(None)

@@ -53,6 +53,29 @@ def test_tls_with_ca_file(tmp_path: Path) -> None:
         assert bad.outcomes.connect_error == 20 and bad.outcomes.sent == 0
 
 
+def test_open_model_waits_for_slow_connection_setup(tmp_path: Path) -> None:
+    """Regression: while the connections were still being opened, housekeeping took the open
+    run for finished (nothing planned yet) and ended it after a request or two. 200 TLS
+    handshakes with an RSA-4096 key take far longer than one housekeeping tick."""
+    from pytest_trinity.drivers import OpenModel
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:4096", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    port = free_port()
+    conf = (f"server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {cert}; ssl_certificate_key {key};\n"
+            f"  keepalive_requests 100000; location / {{ return 200 'ok'; }} }}\n")
+    with run_nginx(http=conf, ready_ports=(port,)):
+        spec = LoadSpec(Target("127.0.0.1", port, tls=True, ca_file=str(cert), server_hostname="localhost"),
+                        (HttpRequest("a", "/"),), OpenModel(rate=500, duration=1.0, connections=200, late_send_us=1000),
+                        max_requests=501, max_seconds=60, timeout=30, processes=1)
+        r = run_load_inline(spec, handle_sigint=False)
+        assert r.outcomes.reset == 0
+        assert r.outcomes.ok == r.outcomes.sent
+        assert r.outcomes.sent + r.unsent == 500 and r.outcomes.sent >= 450
+
+
 SCRIPT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, {root!r})
