@@ -82,15 +82,26 @@ def pool_gauges(snaps: list[NodeSnapshot]) -> dict[str, float]:
     return {"db_in_use": worst[1], "db_max_open": worst[2], "db_open": open_now}
 
 
-def process_metrics(snaps: list[NodeSnapshot]) -> dict[str, float]:
-    cpu = [float(s.process["cpu_pct"]) for s in snaps if isinstance(s.process.get("cpu_pct"), (int, float))]
-    rss: dict[str, float] = {}
-    for s in snaps:  # the latest RSS per node
-        if isinstance(s.process.get("rss_bytes"), (int, float)):
-            rss[s.node] = float(s.process["rss_bytes"])
+def process_metrics(before: ClusterStats | None, final: ClusterStats, snaps: list[NodeSnapshot]) -> dict[str, float]:
+    """Per-node CPU and RSS, the local analogue of Container Insights.
+
+    CPU is what each node used during this level: the change of its cumulative `cpu_seconds`
+    between the snapshot verified at the reset and the one after the level (a node's own
+    `cpu_pct` covers its last publish window, which may still hold the previous level). The
+    busiest node counts. Without `cpu_seconds`, the nodes' own `cpu_pct` is used.
+    """
     out: dict[str, float] = {}
+    cpu = []
+    for name, after in final.nodes.items():
+        start = before.nodes.get(name) if before else None
+        a, b = after.process.get("cpu_seconds"), start.process.get("cpu_seconds") if start else None
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and after.ts > start.ts:
+            cpu.append(100.0 * (a - b) / (after.ts - start.ts))
+    if not cpu:
+        cpu = [float(s.process["cpu_pct"]) for s in snaps if isinstance(s.process.get("cpu_pct"), (int, float))]
     if cpu:
         out["cpu_pct"] = max(cpu)
+    rss = {s.node: float(s.process["rss_bytes"]) for s in snaps if isinstance(s.process.get("rss_bytes"), (int, float))}
     if rss:
         out["rss_bytes"] = sum(rss.values())
     return out
@@ -111,7 +122,7 @@ def failure_classes(outcomes) -> dict[str, int]:
 
 
 def figures_for(plan: Plan, test: PlanTest, level_number: int, planned: int, result: LoadResult, final: ClusterStats,
-                samples: list[PollSample], **extra: Any) -> LevelFigures:
+                samples: list[PollSample], before: ClusterStats | None = None, **extra: Any) -> LevelFigures:
     outcomes = result.outcomes
     sent = outcomes.sent
     unfinished = max(0, planned - result.unsent - outcomes.abandoned - outcomes.completed)  # never attempted
@@ -121,7 +132,7 @@ def figures_for(plan: Plan, test: PlanTest, level_number: int, planned: int, res
     cluster = cluster_metrics(plan, final, result.elapsed)
     cluster.update(pool_gauges(snaps))
     sources = {"cluster-stats": cluster}
-    process = process_metrics(snaps)
+    process = process_metrics(before, final, snaps)
     if process:
         sources["container-insights"] = process
     server_count = reported_totals(plan, final).get("packets_received" if test.protocol == "udp" else "tcp_requests")

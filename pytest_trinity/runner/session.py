@@ -68,6 +68,7 @@ class PlanRun:
         self._stack = contextlib.ExitStack()
         self._admins: dict[str, AdminClient] = {}
         self._old_sigterm: Any = None
+        self._at_reset: ClusterStats | None = None  # the verified-zero snapshot the current level starts from
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -127,6 +128,7 @@ class PlanRun:
                     trim_usage_logs(admin, self.plan)
                 self.applied[test.topology] = test.id
             stats = reset_and_verify(admin, self.plan)
+            self._at_reset = stats
         except TargetUnreachable as exc:
             self.unreachable[test.id] = f"target unreachable since {level.id}: {exc}"
             raise
@@ -206,7 +208,7 @@ class PlanRun:
                           for s in samples if s.ok and isinstance(s.value, ClusterStats))
             extra["memory_growth_pct"] = memory_growth_pct(points)
         planned = loadspec.planned_requests(spec)
-        figures = figures_for(self.plan, test, level.number, planned, result, final, samples, **extra)
+        figures = figures_for(self.plan, test, level.number, planned, result, final, samples, before=self._at_reset, **extra)
         verdict = judge_level(self.plan, test, figures)
         facts.update(self._facts(test, level, result, figures.rps))
         before = self.previous[1].get((test.id, level.id)) if self.previous else None
