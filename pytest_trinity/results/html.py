@@ -236,7 +236,7 @@ def case_html(record: LevelRecord, plan: Plan) -> str:
 
 
 # -- one plan test ----------------------------------------------------------------------------
-LEVEL_HEADERS = ("level", "plan req × conc", "sent", "status", "sent", "ok", "success %", "5xx",
+LEVEL_HEADERS = ("level", "plan req × conc", "ran req × conc", "status", "sent", "ok", "success %", "5xx",
                  "silent", "p50 ms", "p99 ms", "cache-hit p50 ms", "ok req/s", "breaches")
 
 
