@@ -16,6 +16,7 @@ from typing import Any
 
 import httptools
 
+from pytest_trinity.drivers.openplan import OpenPlan
 from pytest_trinity.drivers.shard import KindState, ShardRun
 from pytest_trinity.drivers.spec import OpenModel, Target
 
@@ -193,7 +194,7 @@ class StreamHttpConnection(HttpConnection, asyncio.Protocol):
             self.fail("protocol_error")
 
 
-class HttpDriver:
+class HttpDriver(OpenPlan):
     """Runs one shard's HTTP load (closed or open model)."""
 
     def __init__(self, run: ShardRun) -> None:
@@ -291,23 +292,6 @@ class HttpDriver:
             self._maybe_done()
 
     # --- open model ----------------------------------------------------------------------
-    def _plan_for_send(self) -> int:
-        planned = self.backlog.popleft()
-        lag = (monotonic_ns() - planned) // 1000
-        if lag > self.late_send_us:
-            self.run.late_sends += 1
-        if lag > self.run.max_send_lag_us:
-            self.run.max_send_lag_us = lag
-        return planned
-
-    def _fill_due(self, now: int) -> None:
-        """Move every planned send whose time has come into the backlog."""
-        total = self.run.total
-        while self.next_plan_ns <= now and self.planned < total and self.next_plan_ns < self.plan_end_ns:
-            self.backlog.append(self.next_plan_ns)
-            self.planned += 1
-            self.next_plan_ns = self.run_start_ns + int(self.planned * self.ns_per_request)
-
     def _generate(self) -> None:
         """Timer: plan what is due, hand it to idle connections, re-arm. Completions also
         plan inline (`next`), so the timer need not fire more often than once a millisecond
@@ -388,9 +372,9 @@ class HttpDriver:
                 if all(t.done() for t in self.slots):
                     break
                 await asyncio.sleep(0.005)
-            self.run_start_ns = monotonic_ns()
-            self.next_plan_ns = self.run_start_ns
-            self.plan_end_ns = self.run_start_ns + int(run.model.duration * 1e9)
+            self.plan_start_ns = monotonic_ns()
+            self.next_plan_ns = self.plan_start_ns
+            self.plan_end_ns = self.plan_start_ns + int(run.model.duration * 1e9)
             self.generating = True
             self.started = True
             self._generate()

@@ -14,6 +14,7 @@ from time import monotonic_ns
 
 from pytest_trinity.drivers.codec import JsonCodec, make_codec
 from pytest_trinity.drivers.mmsg import MmsgIO
+from pytest_trinity.drivers.openplan import OpenPlan
 from pytest_trinity.drivers.shard import KindState, ShardRun
 from pytest_trinity.drivers.spec import OpenModel
 
@@ -24,7 +25,7 @@ _DROPPED = (-errno.EAGAIN, -errno.EWOULDBLOCK, -errno.ENOBUFS, -errno.EINTR)
 EXPIRED_KEEP = 1 << 20  # ids remembered after their timeout, to recognise late replies
 
 
-class UdpDriver:
+class UdpDriver(OpenPlan):
     def __init__(self, run: ShardRun) -> None:
         self.run = run
         self.loop = asyncio.get_running_loop()
@@ -214,22 +215,6 @@ class UdpDriver:
         return len(datas)
 
     # --- open model ----------------------------------------------------------------------
-    def _plan_for_send(self) -> int:
-        planned = self.backlog.popleft()
-        lag = (monotonic_ns() - planned) // 1000
-        if lag > self.late_send_us:
-            self.run.late_sends += 1
-        if lag > self.run.max_send_lag_us:
-            self.run.max_send_lag_us = lag
-        return planned
-
-    def _fill_due(self, now: int) -> None:
-        total = self.run.total
-        while self.next_plan_ns <= now and self.planned < total and self.next_plan_ns < self.plan_end_ns:
-            self.backlog.append(self.next_plan_ns)
-            self.planned += 1
-            self.next_plan_ns = self.start_ns + int(self.planned * self.ns_per_request)
-
     def _generate(self) -> None:
         """Timer: plan what is due and send it; replies also plan inline (`refill`), so the
         timer fires at most once a millisecond (a shorter uvloop timer would spin)."""
@@ -313,9 +298,9 @@ class UdpDriver:
                 m = run.model
                 self.late_send_us = m.late_send_us
                 self.ns_per_request = 1e9 / m.rate
-                self.start_ns = monotonic_ns()
-                self.next_plan_ns = self.start_ns
-                self.plan_end_ns = self.start_ns + int(m.duration * 1e9)
+                self.plan_start_ns = monotonic_ns()
+                self.next_plan_ns = self.plan_start_ns
+                self.plan_end_ns = self.plan_start_ns + int(m.duration * 1e9)
                 self.generating = True
                 self._generate()
             else:
