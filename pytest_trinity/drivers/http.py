@@ -21,7 +21,6 @@ from pytest_trinity.drivers.shard import KindState, ShardRun
 from pytest_trinity.drivers.spec import OpenModel, Target
 
 _ParserError = httptools.HttpParserError
-MIN_TIMER_S = 0.001  # open-model timer floor; completions plan due sends in between
 
 
 def client_ssl_context(target: Target) -> ssl.SSLContext | None:
@@ -305,19 +304,7 @@ class HttpDriver(OpenPlan):
         while backlog and self.idle:
             conn = self.idle.pop()
             conn.send(run.pick(), self._plan_for_send())
-        if self.planned >= run.total or self.next_plan_ns >= self.plan_end_ns:
-            # nothing more to plan; at the plan's end, what still waits is unsent
-            self.loop.call_later(max(0.0, (self.plan_end_ns - now) / 1e9), self._end_plan)
-            return
-        self.loop.call_later(max(MIN_TIMER_S, (self.next_plan_ns - monotonic_ns()) / 1e9), self._generate)
-
-    def _end_plan(self) -> None:
-        if not self.generating:
-            return
-        self.generating = False
-        self.run.unsent += len(self.backlog)
-        self.backlog.clear()
-        self._maybe_done()
+        self._rearm(now)
 
     def _maybe_done(self) -> None:
         if self.open and self.started and not self.generating and not self.backlog and not self.all_done.done():

@@ -20,7 +20,6 @@ from pytest_trinity.drivers.spec import OpenModel
 
 MMSG_BATCH = 64  # datagrams per recvmmsg/sendmmsg call
 RECV_ROUNDS = 8  # batches read per readiness callback before yielding to the loop
-MIN_TIMER_S = 0.001  # open-model timer floor; replies plan due sends in between
 _DROPPED = (-errno.EAGAIN, -errno.EWOULDBLOCK, -errno.ENOBUFS, -errno.EINTR)
 EXPIRED_KEEP = 1 << 20  # ids remembered after their timeout, to recognise late replies
 
@@ -223,18 +222,7 @@ class UdpDriver(OpenPlan):
         now = monotonic_ns()
         self._fill_due(now)
         self.refill()
-        if self.planned >= self.run.total or self.next_plan_ns >= self.plan_end_ns:
-            self.loop.call_later(max(0.0, (self.plan_end_ns - now) / 1e9), self._end_plan)
-            return
-        self.loop.call_later(max(MIN_TIMER_S, (self.next_plan_ns - monotonic_ns()) / 1e9), self._generate)
-
-    def _end_plan(self) -> None:
-        if not self.generating:
-            return
-        self.generating = False
-        self.run.unsent += len(self.backlog)
-        self.backlog.clear()
-        self._maybe_done()
+        self._rearm(now)
 
     def _maybe_done(self) -> None:
         if not self.generating and not self.backlog and not self.pending:
