@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
+import statistics
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 from conftest import http_stats, server_process
@@ -15,9 +18,29 @@ from pytest_trinity.drivers.latency import encode, fold, merge_encoded, new_hist
 from pytest_trinity.drivers.result import LoadResult
 
 
+def _blocking_client_p50_us(port: int, n: int) -> float:
+    """The reference: one blocking socket, perf_counter around each request and its reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            s.sendall(b"GET /a HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += s.recv(65536)
+            times.append((time.perf_counter() - t0) * 1e6)
+    return statistics.median(times)
+
+
 def test_fixed_5ms_delay_gives_p50_within_5_percent() -> None:
-    # On a shared 2-core machine a run can be descheduled wholesale; the driver must get it
-    # right in at least one of three runs (a biased driver fails all three).
+    # The server answers exactly 5 ms after each request arrives. What a client sees on top of
+    # that (thread wake-ups, loopback) is the machine's, and on a busy shared VM it alone can
+    # exceed 5 % of 5 ms. So the driver's p50 is held to +-5 % of 5 ms around what an obviously
+    # correct blocking client measures against the same server in the same attempt, and may
+    # never be below the delay itself. A run can be descheduled wholesale; the driver must
+    # get it right in one of three attempts (a biased driver fails all three).
+    delay_us, tolerance_us = 5000, 250
     seen = []
     with server_process("http", "--delay-ms", "5", priority=True) as port:
         spec = LoadSpec(Target("127.0.0.1", port), (HttpRequest("a", "/a"),), ClosedModel(300, 1),
@@ -25,10 +48,12 @@ def test_fixed_5ms_delay_gives_p50_within_5_percent() -> None:
         for _ in range(3):
             r = asyncio.run(run_load_async(spec))
             assert r.outcomes.ok == 300
-            seen.append(r.latency.percentile_us(50))
-            if 4750 <= seen[-1] <= 5250:
+            driver, reference = r.latency.percentile_us(50), _blocking_client_p50_us(port, 300)
+            seen.append((driver, round(reference)))
+            assert driver >= delay_us and reference >= delay_us
+            if abs(driver - reference) <= tolerance_us:
                 break
-    assert 4750 <= seen[-1] <= 5250, f"p50s {seen} us for a 5 ms server"
+    assert abs(driver - reference) <= tolerance_us, f"(driver, blocking client) p50s {seen} us for a 5 ms server"
 
 
 def test_stall_shows_only_in_the_corrected_view() -> None:
