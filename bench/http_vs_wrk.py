@@ -6,8 +6,11 @@ loopback nginx, interleaved rounds, printing req/s ratios and client CPU per req
 Goal (issue 4): >= 1.1x wrk's req/s and <= 6.5 us of client CPU per request, with full
 parsing, classification and latency recording on. The script prints the truth either way.
 Rows: wrk -t1; the driver in one process on uvloop and on stock asyncio; the driver with its
-default of one process per core (the connections split between them). Client CPU is the
-getrusage user+sys time of wrk / of the driver's worker processes during the run.
+default of one process per core (the connections split between them); and the "floor":
+`http_floor_client.py`, a uvloop Protocol that only writes the next request on each read (no
+parsing, classification or recording), i.e. what the event loop and the kernel alone cost.
+Client CPU is the getrusage user+sys time of wrk / of the driver's worker processes / of the
+floor client during the run.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import argparse
 import os
 import re
 import statistics
+import sys
+from pathlib import Path
 
 from _support import cpu_model, fixed_cost_nginx, run_measured
 
@@ -29,6 +34,13 @@ def wrk_round(port: int, conns: int, seconds: float) -> tuple[float, float]:
         raise RuntimeError(f"could not read wrk's output:\n{out}")
     n, secs = int(m.group(1)), float(m.group(2))
     return n / secs, cpu * 1e6 / n
+
+
+def floor_round(port: int, conns: int, seconds: float) -> tuple[float, float]:
+    script = Path(__file__).with_name("http_floor_client.py")
+    out, _, _ = run_measured([sys.executable, str(script), str(port), str(conns), str(seconds)])
+    _, n, secs, cpu = out.split()
+    return int(n) / float(secs), float(cpu) * 1e6 / int(n)
 
 
 def driver_round(port: int, conns: int, seconds: float, uvloop: bool | None,
@@ -52,13 +64,14 @@ def main() -> None:
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     rows: dict[str, list[tuple[float, float]]] = {"wrk": [], "driver-uvloop": [], "driver-asyncio": [],
-                                                  f"driver-uvloop-{cores}proc": []}
+                                                  f"driver-uvloop-{cores}proc": [], "floor-uvloop-no-parsing": []}
     with fixed_cost_nginx() as port:
         for i in range(args.rounds):
             rows["wrk"].append(wrk_round(port, args.connections, args.seconds))
             rows["driver-uvloop"].append(driver_round(port, args.connections, args.seconds, True))
             rows["driver-asyncio"].append(driver_round(port, args.connections, args.seconds, False))
             rows[f"driver-uvloop-{cores}proc"].append(driver_round(port, args.connections, args.seconds, True, None))
+            rows["floor-uvloop-no-parsing"].append(floor_round(port, args.connections, args.seconds))
             print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1][0]:,.0f} req/s {v[-1][1]:.2f} us/req"
                                                 for k, v in rows.items()), flush=True)
     wrk_rps = statistics.median(r[0] for r in rows["wrk"])
