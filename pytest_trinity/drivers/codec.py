@@ -20,19 +20,21 @@ class Codec(Protocol):
         ...
 
 
+ID_HEAD = b'{"id":%d'  # a JSON request's and its reply's common head, up to the first comma
+
+
 class JsonCodec:
     """The JSON codec. Encoding appends the id to prebuilt bytes; decoding reads the id from
     the reply's head without a JSON parse unless the reply is an error or oddly laid out."""
 
-    __slots__ = ("prefix", "rest")
+    __slots__ = ("rest",)
 
     def __init__(self, kind: UdpRequest) -> None:
-        self.prefix = b'{"id":'
         tail = {"symbol": kind.symbol} if kind.api_key is None else {"key": kind.api_key, "symbol": kind.symbol}
         self.rest = b"," + json.dumps(tail, separators=(",", ":")).encode()[1:]
 
     def encode(self, request_id: int) -> bytes:
-        return self.prefix + b"%d" % request_id + self.rest
+        return ID_HEAD % request_id + self.rest
 
     def __repr__(self) -> str:
         return "JsonCodec()"

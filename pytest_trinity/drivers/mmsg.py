@@ -81,6 +81,10 @@ class MmsgIO:
         self.siov_q = memoryview(self.siov).cast("B").cast("Q")
         self.rmsgs_addr = ctypes.addressof(self.rmsgs)
         self.smsgs_addr = ctypes.addressof(self.smsgs)
+        # (offset of slot i in the receive buffer, index of its msg_len in `lens`)
+        self.rslots = [(i * size, i * self.len_stride + self.len_off) for i in range(batch)]
+        self.sbase = sbase
+        self.packed = 0  # send iovecs laid out back to back at this length (0: one per slot)
 
     @staticmethod
     def available() -> bool:
@@ -94,14 +98,12 @@ class MmsgIO:
                 return []  # ICMP errors (e.g. port unreachable): the requests will time out
             return []
         lens = self.lens
-        stride = self.len_stride
-        off = self.len_off
         view = self.rview
-        size = self.size
-        return [bytes(view[i * size:i * size + lens[i * stride + off]]) for i in range(n)]
+        return [view[o:o + lens[li]].tobytes() for o, li in self.rslots[:n]]
 
     def send_batch(self, datagrams: list[bytes]) -> int:
         """Send up to `batch` datagrams; returns how many the kernel took (-errno on error)."""
+        self._unpack()
         view = self.sview
         q = self.siov_q
         size = self.size
@@ -114,6 +116,31 @@ class MmsgIO:
             view[start:start + ln] = d
             q[2 * n + 1] = ln
             n += 1
+        return self._send(n)
+
+    def send_packed(self, blob: bytes, length: int) -> int:
+        """Send `blob`, the concatenation of len(blob) // length datagrams of `length` bytes
+        each (at most `batch`), with one copy; returns how many the kernel took (-errno)."""
+        n = len(blob) // length
+        if n * length != len(blob) or n > self.batch or length > self.size:
+            raise ValueError(f"cannot pack {len(blob)} bytes as datagrams of {length} bytes")
+        if self.packed != length:
+            q = self.siov_q
+            for i in range(self.batch):
+                q[2 * i] = self.sbase + i * length
+                q[2 * i + 1] = length
+            self.packed = length
+        self.sview[:len(blob)] = blob
+        return self._send(n)
+
+    def _unpack(self) -> None:
+        if self.packed:
+            q = self.siov_q
+            for i in range(self.batch):
+                q[2 * i] = self.sbase + i * self.size
+            self.packed = 0
+
+    def _send(self, n: int) -> int:
         sent = _sendmmsg(self.fd, self.smsgs_addr, n, 0)
         if sent < 0:
             return -ctypes.get_errno()

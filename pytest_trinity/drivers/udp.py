@@ -10,9 +10,10 @@ import asyncio
 import errno
 import socket
 from collections import deque
+from itertools import repeat
 from time import monotonic_ns
 
-from pytest_trinity.drivers.codec import JsonCodec, make_codec
+from pytest_trinity.drivers.codec import ID_HEAD, JsonCodec, make_codec
 from pytest_trinity.drivers.mmsg import MmsgIO
 from pytest_trinity.drivers.openplan import OpenPlan
 from pytest_trinity.drivers.shard import KindState, ShardRun
@@ -38,9 +39,12 @@ class UdpDriver(OpenPlan):
         self.use_mmsg = MmsgIO.available() if spec.udp_batch_io is None else spec.udp_batch_io
         self.ios: list[MmsgIO] = []
         self.sock_i = 0
-        # id -> (t_send_ns, t_plan_ns, kind); insertion order is send order
-        self.pending: dict[int, tuple[int, int, KindState]] = {}
-        self.expired: dict[int, KindState] = {}
+        # key -> (t_send_ns, t_plan_ns, kind); insertion order is send order. The key is the
+        # request id, or with the JSON codec its head b'{"id":N', which its reply starts with too
+        # (found with one `partition`, no integer parse).
+        self.key = (ID_HEAD.__mod__ if self.fast_json else int)
+        self.pending: dict[bytes | int, tuple[int, int, KindState]] = {}
+        self.expired: dict[bytes | int, KindState] = {}
         self.next_id = (run.shard.index << 40) + 1
         self.window = run.model.connections if isinstance(run.model, OpenModel) else run.model.concurrency
         self.backlog: deque[int] = deque()
@@ -95,7 +99,7 @@ class UdpDriver(OpenPlan):
     def drain(self, i: int) -> None:
         decode = self.decode
         fast_json = self.fast_json
-        pending = self.pending
+        pop = self.pending.pop
         open_model = self.open
         receive = self.ios[i].recv_batch if self.use_mmsg else (lambda: self._recv_plain(i))
         freed = 0
@@ -103,31 +107,29 @@ class UdpDriver(OpenPlan):
             batch = receive()
             now = monotonic_ns()
             for data in batch:
-                # the default JSON codec's common reply, parsed inline; anything else via the codec
-                rid = -1
-                if fast_json and data[:6] == b'{"id":' and b'"error"' not in data:
-                    end = data.find(b",", 6)
-                    if end > 6 and data[-1:] == b"}":
-                        try:
-                            rid = int(data[6:end])
-                            err = None
-                        except ValueError:
-                            pass
-                if rid < 0:
+                entry = None
+                if fast_json:
+                    # the JSON codec's common reply `{"id":N,…}`: its head is the pending key
+                    head, _, tail = data.partition(b",")
+                    if tail[-1:] == b"}" and b'"error"' not in tail:
+                        entry = pop(head, None)
+                        err = None
+                if entry is None:  # any other reply, or one we no longer wait for
                     try:
                         rid, err = decode(data)
                     except ValueError:
                         self.strays += 1
                         continue
-                entry = pending.pop(rid, None)
-                if entry is None:
-                    kind = self.expired.pop(rid, None)
-                    if kind is not None:
-                        kind.tally.lost -= 1
-                        kind.tally.late += 1
-                    else:
-                        self.strays += 1
-                    continue
+                    key = self.key(rid)
+                    entry = pop(key, None)
+                    if entry is None:
+                        kind = self.expired.pop(key, None)
+                        if kind is not None:
+                            kind.tally.lost -= 1
+                            kind.tally.late += 1
+                        else:
+                            self.strays += 1
+                        continue
                 t_send, t_plan, kind = entry
                 kind.raw.append((now - t_plan) // 1000)
                 if open_model:
@@ -169,33 +171,44 @@ class UdpDriver(OpenPlan):
         model's planned send times (the closed model plans = sends)."""
         run = self.run
         cycle = run.cycle_kinds
-        clen = run.cycle_len
+        single = cycle[0] if run.cycle_len == 1 else None
         pos = run.cycle_pos
         rid = self.next_id
+        pending = self.pending
         ns = len(self.socks)
         per_sock = -(-n // ns)
         j = 0
         while j < n:
             m = min(per_sock, n - j, MMSG_BATCH)
-            kinds = [cycle[(pos + k) % clen] for k in range(m)]
-            datas = [kinds[k].payload.encode(rid + k) for k in range(m)]
+            kinds = [single] * m if single is not None else [cycle[(pos + k) % run.cycle_len] for k in range(m)]
+            keys: list = [ID_HEAD % r for r in range(rid, rid + m)] if self.fast_json else list(range(rid, rid + m))
             si = self.sock_i % ns
             self.sock_i += 1
-            t = monotonic_ns()
-            if self.use_mmsg:
-                sent = self.ios[si].send_batch(datas)
+            if self.fast_json and single is not None and self.use_mmsg and len(keys[0]) == len(keys[-1]):
+                # one kind, ids of one width: the batch is one join, copied into place at once
+                rest = single.payload.rest
+                blob = rest.join(keys) + rest
+                t = monotonic_ns()
+                sent = self.ios[si].send_packed(blob, len(blob) // m)
             else:
-                sent = self._send_plain(si, datas)
-            pending = self.pending
-            for k in range(m):
-                kind = kinds[k]
-                if k < sent:
-                    kind.tally.sent += 1
-                    pending[rid + k] = (t, planned[j + k] if planned else t, kind)
-                elif sent < 0 and sent not in _DROPPED:
-                    kind.tally.connect_error += 1  # e.g. ICMP port unreachable reported on send
+                if self.fast_json:
+                    datas = [keys[k] + kinds[k].payload.rest for k in range(m)]
                 else:
-                    kind.tally.lost += 1  # the kernel dropped it before it left
+                    datas = [kinds[k].payload.encode(rid + k) for k in range(m)]
+                t = monotonic_ns()
+                sent = self.ios[si].send_batch(datas) if self.use_mmsg else self._send_plain(si, datas)
+            if sent > 0 and single is not None and planned is None:
+                pending.update(zip(keys[:sent], repeat((t, t, single))))
+                single.tally.sent += sent
+            else:
+                for k in range(max(sent, 0)):
+                    kinds[k].tally.sent += 1
+                    pending[keys[k]] = (t, planned[j + k] if planned else t, kinds[k])
+            for k in range(max(sent, 0), m):
+                if sent < 0 and sent not in _DROPPED:
+                    kinds[k].tally.connect_error += 1  # e.g. ICMP port unreachable reported on send
+                else:
+                    kinds[k].tally.lost += 1  # the kernel dropped it before it left
             pos += m
             rid += m
             j += m

@@ -4,6 +4,8 @@ that drops, delays and refuses known sets of request ids; the JSON codec."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 
 import pytest
 from conftest import server_process, udp_stats
@@ -110,3 +112,36 @@ def test_truncated_reply_is_not_mistaken_for_an_id() -> None:
         JsonCodec.decode(b'{"id":123')
     with pytest.raises(ValueError):
         JsonCodec.decode(b'{"id":12,"price":1')
+
+
+def test_batched_io_moves_datagrams_exactly_in_both_send_layouts() -> None:
+    from pytest_trinity.drivers.mmsg import MmsgIO
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with rx, tx:
+        rx.bind(("127.0.0.1", 0))
+        tx.connect(rx.getsockname())
+        rx.connect(tx.getsockname())
+        rx.setblocking(False)
+        send, recv = MmsgIO(tx, batch=8, size=64), MmsgIO(rx, batch=8, size=64)
+        rounds = [
+            [b"a%d" % i for i in range(10, 18)],          # packed: 8 x 3 bytes
+            [b"x", b"yy", b"z" * 64],                      # one per slot, slot-sized last one
+            [b"bb%d" % i for i in range(100, 103)],        # packed again, another length
+        ]
+        for datagrams in rounds:
+            if len({len(d) for d in datagrams}) == 1:
+                assert send.send_packed(b"".join(datagrams), len(datagrams[0])) == len(datagrams)
+            else:
+                assert send.send_batch(datagrams) == len(datagrams)
+            got: list[bytes] = []
+            deadline = time.monotonic() + 5
+            while len(got) < len(datagrams) and time.monotonic() < deadline:
+                got += recv.recv_batch()
+            assert got == datagrams
+        assert recv.recv_batch() == []
+        with pytest.raises(ValueError, match="cannot pack"):
+            send.send_packed(b"abcde", 2)
+        with pytest.raises(ValueError, match="exceeds the 64-byte slot"):
+            send.send_batch([b"z" * 65])
