@@ -1,7 +1,8 @@
 """Compare this run with an earlier one, level by level (`--trinity-compare PATH|latest`).
 
-Levels are matched by plan test and level id (ids keep the plan's numbers, so runs at the
-same scale line up). `--trinity-compare-fail rps:10%,p99:20%` turns a regression beyond the
+Levels are matched by plan test and level id. Ids keep the plan's numbers at every scale, so
+only a run of the same `--trinity-scale` is accepted (another target is allowed: comparing
+two deployments is a use). `--trinity-compare-fail rps:10%,p99:20%` turns a regression beyond the
 limit into a failing breach whose message gives both numbers.
 """
 
@@ -48,13 +49,19 @@ def resolve(spec: str, report_dir: Path) -> Path:
     return path.resolve()
 
 
-def load(path: Path) -> tuple[str, dict[tuple[str, str], dict[str, Any]]]:
+def load(path: Path, scale: float) -> tuple[str, dict[tuple[str, str], dict[str, Any]]]:
+    """(run id, its judged level records by (test, level id)) of the run at `path`, which must
+    have run at `scale`: the same level ids at another scale carry other loads."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         records = {(r["test_id"], r["level_id"]): r for r in data["levels"] if r.get("status") in ("passed", "failed")}
-        return str(data["run"]["run_id"]), records
+        run_id, their_scale = str(data["run"]["run_id"]), float(data["run"]["scale"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CompareError(f"--trinity-compare: cannot read {path}: {exc}") from None
+    if their_scale != scale:
+        raise CompareError(f"--trinity-compare: run {run_id} ({path}) ran at --trinity-scale {their_scale:g}, this run "
+                           f"at {scale:g}; compare runs of the same scale")
+    return run_id, records
 
 
 def _value(record: dict[str, Any], key: str) -> float | None:

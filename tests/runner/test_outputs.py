@@ -74,6 +74,12 @@ def test_compare_needs_a_readable_earlier_run(project):
     lone.stderr.fnmatch_lines(["*--trinity-compare-fail needs --trinity-compare PATH|latest*"])
     bad = project.runpytest_subprocess("tests_perf", "--trinity-compare-fail", "speed:10%")
     bad.stderr.fnmatch_lines(["*--trinity-compare-fail: must be METRIC:PCT%,… with METRIC one of rps, p50, p99*"])
+    other = project.path / "other-scale.json"
+    other.write_text(json.dumps({"run": {"run_id": "20261101-000000", "scale": 0.5}, "levels": []}))
+    scaled = project.runpytest_subprocess("tests_perf", "-k", "2a", "--trinity-compare", str(other))
+    assert scaled.ret == pytest.ExitCode.USAGE_ERROR
+    scaled.stderr.fnmatch_lines(["*--trinity-compare: run 20261101-000000 (*other-scale.json) ran at --trinity-scale 0.5, "
+                                 "this run at 0.01; compare runs of the same scale*"])
 
 
 def test_live_progress_in_a_ci_log(project, admin):
