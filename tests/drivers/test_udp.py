@@ -79,7 +79,7 @@ def test_json_codec_round_trip() -> None:
         codec.decode(b'{"price":1}')
 
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
@@ -145,3 +145,46 @@ def test_batched_io_moves_datagrams_exactly_in_both_send_layouts() -> None:
             send.send_packed(b"abcde", 2)
         with pytest.raises(ValueError, match="exceeds the 64-byte slot"):
             send.send_batch([b"z" * 65])
+
+
+def _driver_state(kind_spec: UdpRequest):  # a UdpDriver's reply-side state, without sockets or a loop
+    from pytest_trinity.drivers.codec import ID_HEAD
+    from pytest_trinity.drivers.shard import KindState
+    from pytest_trinity.drivers.udp import UdpDriver
+
+    d = UdpDriver.__new__(UdpDriver)
+    kind = KindState(kind_spec, False)
+    kind.tally.lost = 5
+    d.fast_json, d.open, d.key, d.decode, d.strays = True, False, ID_HEAD.__mod__, JsonCodec.decode, 0
+    shared = (1_000, 1_000, kind)  # one closed-model send batch shares its record
+    d.pending = {ID_HEAD % i: shared if i <= 10 else (1_000 * i, 1_000 * i, kind) for i in range(1, 21)}
+    d.expired = {ID_HEAD % i: kind for i in range(21, 26)}
+    return d, kind
+
+
+_REPLY = st.one_of(
+    st.builds(lambda i: b'{"id":%d,"symbol":"BTC-USD","price":1.5,"ts":1}' % i, st.integers(1, 30)),
+    st.builds(lambda i, e: b'{"id":%d,"error":"%s"}' % (i, e), st.integers(1, 30), st.sampled_from([b"rate_limited", b"x"])),
+    st.builds(lambda i: b'{"id": %d ,"price":2}' % i, st.integers(1, 30)),
+    st.builds(lambda i: b'{"id":%d,"symbol":"a\x00b"}' % i, st.integers(1, 30)),
+    st.builds(lambda i: b'{"id":%d,"a":"}\x00"' % i, st.integers(1, 30)),  # "}\0" inside, no closing brace
+    st.builds(lambda i: b'{"id":%d,"symbol":"x","error":"late"}' % i, st.integers(1, 30)),
+    st.builds(lambda i, cut: (b'{"id":%d,"symbol":"BTC-USD","ts":1}' % i)[:cut], st.integers(1, 30), st.integers(1, 40)),
+    st.binary(max_size=24),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_REPLY, min_size=1, max_size=12))
+@example([b'{"id":3,"a":"}\x00"', b'{"id":4,"symbol":"BTC-USD","price":1.5,"ts":1}'])  # a separator look-alike
+def test_whole_batch_reply_path_counts_exactly_like_reply_by_reply(batch: list[bytes]) -> None:
+    spec = UdpRequest("price")
+    whole, wk = _driver_state(spec)
+    single, sk = _driver_state(spec)
+    freed_whole = whole._json_replies(list(batch), 2_000_000)
+    freed_single = single._replies(list(batch), 2_000_000)
+    assert freed_whole == freed_single
+    assert wk.tally.freeze() == sk.tally.freeze()
+    assert sorted(wk.raw) == sorted(sk.raw)
+    assert list(whole.pending) == list(single.pending) and list(whole.expired) == list(single.expired)
+    assert whole.strays == single.strays
