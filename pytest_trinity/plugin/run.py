@@ -28,6 +28,12 @@ RECORD = pytest.StashKey[LevelRecord]()  # on each plan-test item: its level's r
 @pytest.fixture(scope="session")
 def trinity_run(pytestconfig: pytest.Config, trinity_plan: Plan, trinity_target: Target) -> Iterator[PlanRun]:
     """The session's run of the plan: target (the local cluster is started here), store, restore."""
+    if hasattr(pytestconfig, "workerinput"):
+        # Before anything touches the target: xdist workers would each load it at once (and
+        # each switch its profile, or each start a local cluster), and no worker reports the plan.
+        pytest.fail("pytest-trinity: plan tests do not run under pytest-xdist: its workers would load the target "
+                    "at the same time and change its profile under each other. Run them in one process: "
+                    "without -n, or with -n 0 or -p no:xdist.", pytrace=False)
     settings = get_state(pytestconfig).settings
     run_info = {"plugin_version": __version__, "plan": f"{trinity_plan.name} v{trinity_plan.version}",
                 "tests_commit": git_commit(pytestconfig.rootpath), "machine": machine_info(),
