@@ -60,7 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
     previous = None
     if settings.compare and not settings.show_plan:
         try:
-            previous = load_previous(resolve_compare(settings.compare, settings.report_dir), settings.scale)
+            previous = load_previous(resolve_compare(settings.compare, settings.report_dir, target.name, settings.scale),
+                                     settings.scale)
         except CompareError as exc:
             raise pytest.UsageError(str(exc)) from None
     config.stash[STATE] = TrinityState(settings=settings, plan=plan, target=target, previous=previous)

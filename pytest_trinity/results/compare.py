@@ -1,8 +1,9 @@
 """Compare this run with an earlier one, level by level (`--trinity-compare PATH|latest`).
 
 Levels are matched by plan test and level id. Ids keep the plan's numbers at every scale, so
-only a run of the same `--trinity-scale` is accepted (another target is allowed: comparing
-two deployments is a use). `--trinity-compare-fail rps:10%,p99:20%` turns a regression beyond the
+only a run of the same `--trinity-scale` is accepted (another target is allowed when named by
+path: comparing two deployments is a use); `latest` is the newest run of the same target and
+scale. `--trinity-compare-fail rps:10%,p99:20%` turns a regression beyond the
 limit into a failing breach whose message gives both numbers.
 """
 
@@ -12,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_trinity.results.store import LATEST, RESULTS
+from pytest_trinity.results.store import LATEST, RESULTS, stored_runs
 from pytest_trinity.verdict import Breach
 
 # metric -> (where in a record, True if bigger is better)
@@ -38,14 +39,19 @@ def parse_limits(text: str) -> dict[str, float]:
     return limits
 
 
-def resolve(spec: str, report_dir: Path) -> Path:
-    """The results.json that `spec` (a file, a run folder, or "latest") names."""
-    path = report_dir / LATEST if spec == LATEST else Path(spec)
+def resolve(spec: str, report_dir: Path, target: str, scale: float) -> Path:
+    """The results.json that `spec` names: a file, a run folder, or "latest", the newest run
+    in `report_dir` against the same target at the same scale."""
+    if spec == LATEST:
+        for path, _ in stored_runs(report_dir, target, scale):
+            return path.resolve()
+        raise CompareError(f"--trinity-compare latest: no earlier run against target {target!r} at --trinity-scale "
+                           f"{scale:g} in {report_dir}")
+    path = Path(spec)
     if path.is_dir():
         path = path / RESULTS
     if not path.is_file():
-        where = f"{report_dir / LATEST} (no earlier run in {report_dir})" if spec == LATEST else str(path)
-        raise CompareError(f"--trinity-compare: {where} is not a results.json")
+        raise CompareError(f"--trinity-compare: {path} is not a results.json")
     return path.resolve()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,21 +51,28 @@ class RunStore:
         os.replace(tmp_link, latest)
 
 
-def newest_records(report_dir: Path, test_id: str, target: str, scale: float,
-                   exclude: Path | None = None) -> list[dict[str, Any]]:
-    """The level records of `test_id` from the newest stored run against the same target at
-    the same scale that has any (a ceiling measured elsewhere means nothing here)."""
+def stored_runs(report_dir: Path, target: str, scale: float,
+                exclude: Path | None = None) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """(results.json path, its data) of the runs stored in `report_dir` against `target` at
+    `scale`, newest first; unreadable files are passed over."""
     if not report_dir.is_dir():
-        return []
+        return
     runs = sorted((p for p in report_dir.glob(f"*/{RESULTS}") if p.parent != exclude), key=lambda p: p.stat().st_mtime, reverse=True)
     for path in runs:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        run = data.get("run") or {}
-        if run.get("target") != target or run.get("scale") != scale:
-            continue
+        run = data.get("run") if isinstance(data, dict) else None
+        if isinstance(run, dict) and run.get("target") == target and run.get("scale") == scale:
+            yield path, data
+
+
+def newest_records(report_dir: Path, test_id: str, target: str, scale: float,
+                   exclude: Path | None = None) -> list[dict[str, Any]]:
+    """The level records of `test_id` from the newest stored run against the same target at
+    the same scale that has any (a ceiling measured elsewhere means nothing here)."""
+    for _, data in stored_runs(report_dir, target, scale, exclude):
         records = [r for r in data.get("levels", []) if r.get("test_id") == test_id and r.get("status") in ("passed", "failed")]
         if records:
             return records

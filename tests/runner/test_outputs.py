@@ -66,20 +66,23 @@ def test_compare_with_latest_prints_deltas_and_fails_a_regression_with_both_numb
     assert len([line for line in slow.outlines if re.match(pattern, line)]) >= 2, slow.stdout.str()
 
 
-def test_compare_needs_a_readable_earlier_run(project):
+def test_compare_needs_a_readable_earlier_run_of_the_same_scale(project):
+    # an earlier run at another scale: `latest` passes it over, naming it is a usage error
+    other = project.path / "reports" / "20261101T000000-1" / "results.json"
+    other.parent.mkdir(parents=True)
+    other.write_text(json.dumps({"run": {"run_id": "20261101T000000-1", "target": "ref", "scale": 0.5}, "levels": []}))
     missing = project.runpytest_subprocess("tests_perf", "-k", "2a", "--trinity-compare", "latest")
     assert missing.ret == pytest.ExitCode.USAGE_ERROR
-    missing.stderr.fnmatch_lines(["*--trinity-compare: *latest (no earlier run in *) is not a results.json*"])
+    missing.stderr.fnmatch_lines(["*--trinity-compare latest: no earlier run against target 'ref' at --trinity-scale 0.01 in *reports*"])
+    scaled = project.runpytest_subprocess("tests_perf", "-k", "2a", "--trinity-compare", str(other.parent))
+    assert scaled.ret == pytest.ExitCode.USAGE_ERROR
+    scaled.stderr.fnmatch_lines(["*--trinity-compare: run 20261101T000000-1 (*results.json) ran at --trinity-scale 0.5, "
+                                 "this run at 0.01; compare runs of the same scale*"])
     lone = project.runpytest_subprocess("tests_perf", "-k", "2a", "--trinity-compare-fail", "rps:10%")
     lone.stderr.fnmatch_lines(["*--trinity-compare-fail needs --trinity-compare PATH|latest*"])
     bad = project.runpytest_subprocess("tests_perf", "--trinity-compare-fail", "speed:10%")
     bad.stderr.fnmatch_lines(["*--trinity-compare-fail: must be METRIC:PCT%,… with METRIC one of rps, p50, p99*"])
-    other = project.path / "other-scale.json"
-    other.write_text(json.dumps({"run": {"run_id": "20261101-000000", "scale": 0.5}, "levels": []}))
-    scaled = project.runpytest_subprocess("tests_perf", "-k", "2a", "--trinity-compare", str(other))
-    assert scaled.ret == pytest.ExitCode.USAGE_ERROR
-    scaled.stderr.fnmatch_lines(["*--trinity-compare: run 20261101-000000 (*other-scale.json) ran at --trinity-scale 0.5, "
-                                 "this run at 0.01; compare runs of the same scale*"])
+    assert "Traceback" not in missing.stderr.str() + scaled.stderr.str()
 
 
 def test_live_progress_in_a_ci_log(project, admin):
