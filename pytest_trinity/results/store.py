@@ -29,7 +29,7 @@ class RunStore:
         self.dir = report_dir / self.run_id
         self.run = dict(run, run_id=self.run_id, started_at=time.time())
         self.levels: list[dict[str, Any]] = []
-        self.extra: dict[str, Any] = {}
+        self.extra: dict[str, Any] = {"tests": {}}  # per-test summaries, once a level is recorded
 
     @property
     def path(self) -> Path:

@@ -1,0 +1,47 @@
+"""results.json as the store writes it: valid against its schema from the first write (even a
+run that recorded no level), replaced atomically, and `latest` pointing at the newest run."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import jsonschema
+
+import pytest_trinity.results
+from pytest_trinity.results.machine import machine_info
+from pytest_trinity.results.store import RunStore, stored_runs
+
+SCHEMA = json.loads((Path(pytest_trinity.results.__file__).parent / "results.schema.json").read_text())
+RUN = {"plugin_version": "0", "plan": "p v1", "tests_commit": None, "machine": machine_info(), "levels": None,
+       "target": "local", "scale": 0.01}
+
+
+def test_a_run_that_recorded_no_level_still_writes_a_valid_file(tmp_path: Path) -> None:
+    store = RunStore(tmp_path, RUN)
+    store.write(ended=True)
+    data = json.loads(store.path.read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert data["tests"] == {} and data["levels"] == [] and data["run"]["ended_at"] >= data["run"]["started_at"]
+    assert (tmp_path / "latest").resolve() == store.dir.resolve()
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_stored_runs_are_the_same_target_and_scale_newest_first(tmp_path: Path) -> None:
+    def run_at(name: str, target: str, scale: float, mtime: int) -> Path:
+        path = tmp_path / name / "results.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps({"run": {"target": target, "scale": scale}, "levels": []}))
+        os.utime(path, (mtime, mtime))
+        return path
+
+    old = run_at("a", "local", 0.01, 1_000)
+    new = run_at("b", "local", 0.01, 2_000)
+    run_at("c", "local", 0.5, 3_000)
+    run_at("d", "prod", 0.01, 4_000)
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "results.json").write_text("{not json")
+    assert [p for p, _ in stored_runs(tmp_path, "local", 0.01)] == [new, old]
+    assert [p for p, _ in stored_runs(tmp_path, "local", 0.01, exclude=new.parent)] == [old]
+    assert list(stored_runs(tmp_path / "missing", "local", 0.01)) == []
