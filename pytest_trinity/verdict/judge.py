@@ -25,7 +25,7 @@ from pytest_trinity.verdict.figures import LevelFigures
 @dataclass(frozen=True)
 class Breach:
     check: str  # criterion name, red-flag id, "degradation:<what>" or "reconciliation"
-    kind: str  # "criterion", "red_flag", "degradation" or "reconciliation"
+    kind: str  # "criterion", "red_flag", "degradation", "reconciliation", "driver" or "regression" (results.compare)
     metric: str
     measured: float
     op: str  # the comparison that holds and should not, e.g. ">"
