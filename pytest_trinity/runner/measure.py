@@ -172,3 +172,10 @@ def memory_growth_pct(points: list[tuple[float, float]]) -> float | None:
     slope = sum((t - mean_t) * (r - mean_r) for t, r in points) / var_t
     span = points[-1][0] - points[0][0]
     return 100.0 * slope * span / mean_r
+
+
+def worst_memory_growth_pct(by_node: dict[str, list[tuple[float, float]]]) -> float | None:
+    """The largest fitted growth of any one node's RSS. Fitted per node, so a node missing from
+    some snapshots (or a leak in one node among steady ones) does not bend a summed series."""
+    growths = [g for points in by_node.values() if (g := memory_growth_pct(points)) is not None]
+    return max(growths, default=None)

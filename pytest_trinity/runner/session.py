@@ -25,7 +25,7 @@ from pytest_trinity.runner import loadspec
 from pytest_trinity.runner.checklist import (
     SetupError, TargetUnreachable, apply_profile, call, config_diffs, fresh_stats, reset_and_verify, trim_usage_logs,
 )
-from pytest_trinity.runner.measure import figures_for, memory_growth_pct
+from pytest_trinity.runner.measure import figures_for, worst_memory_growth_pct
 from pytest_trinity.runner.record import LevelRecord
 from pytest_trinity.runner.restore import RestoreReport, restore_production
 from pytest_trinity.targets import Target
@@ -58,7 +58,7 @@ class PlanRun:
         self.applied: dict[str, str] = {}  # topology -> plan test whose profile is in force there
         self.unreachable: dict[str, str] = {}  # plan test -> why its remaining levels skip
         self.broken: dict[str, int] = {}  # plan test -> first level below full success
-        self.memory: dict[str, list[tuple[float, float]]] = {}
+        self.memory: dict[str, dict[str, list[tuple[float, float]]]] = {}  # test -> node -> (t, rss bytes)
         self.restore: RestoreReport | None = None
         self.previous, self.compare_fail = previous, compare_fail or {}
         # Live progress, set by the plugin: called as progress(case, Progress), then progress.finish().
@@ -203,10 +203,14 @@ class PlanRun:
         if test.endurance is None and level.number > strict_until and not result.interrupted:
             extra.update(self._recovery_probe(test))
         if test.endurance is not None:
-            points = self.memory.setdefault(test.id, [])
-            points.extend((s.at, float(sum(n.process.get("rss_bytes", 0) for n in s.value.nodes.values())))
-                          for s in samples if s.ok and isinstance(s.value, ClusterStats))
-            extra["memory_growth_pct"] = memory_growth_pct(points)
+            by_node = self.memory.setdefault(test.id, {})
+            for s in samples:
+                if s.ok and isinstance(s.value, ClusterStats):
+                    for name, node in s.value.nodes.items():
+                        rss = node.process.get("rss_bytes")
+                        if isinstance(rss, (int, float)):
+                            by_node.setdefault(name, []).append((s.at, float(rss)))
+            extra["memory_growth_pct"] = worst_memory_growth_pct(by_node)
         planned = loadspec.planned_requests(spec)
         figures = figures_for(self.plan, test, level.number, planned, result, final, samples, before=self._at_reset, **extra)
         verdict = judge_level(self.plan, test, figures)
