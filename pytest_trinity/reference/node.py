@@ -209,19 +209,27 @@ class Node:
         self._log_usage(ks, "tcp", "other", "", 404)
         return E_NOT_FOUND
 
-    async def _faulted_api(self, req: Request) -> bytes:
+    async def _injected_fault(self, proto: str, path: str) -> int | None:
+        """Apply /admin/faults to one request: its added latency (under the governor, which may
+        shed it: 503) and its 5xx ratio (500). The status it failed with, counted and logged."""
         f = self.faults
+        status = None
         if f.latency_ms:
             try:
                 await self._governed(asyncio.sleep(f.latency_ms / 1000.0))
             except Overloaded:
-                self.counters.errors_5xx += 1
-                self._log_usage(None, "tcp", req.path, "", 503)
-                return E_OVERLOADED
-        if f.error_5xx_ratio and random.random() < f.error_5xx_ratio:
+                status = 503
+        if status is None and f.error_5xx_ratio and random.random() < f.error_5xx_ratio:
+            status = 500
+        if status is not None:
             self.counters.errors_5xx += 1
-            self._log_usage(None, "tcp", req.path, "", 500)
-            return E_INTERNAL
+            self._log_usage(None, proto, path, "", status)
+        return status
+
+    async def _faulted_api(self, req: Request) -> bytes:
+        status = await self._injected_fault("tcp", req.path)
+        if status is not None:
+            return E_OVERLOADED if status == 503 else E_INTERNAL
         result = self._api(req)
         return result if type(result) is bytes else await result  # type: ignore[misc]
 
@@ -339,18 +347,9 @@ class Node:
         return b'{"id":%d%s' % (rid, entry.udp_tail)
 
     async def _faulted_udp(self, rid: int, msg: dict[str, Any]) -> bytes:
-        f = self.faults
-        if f.latency_ms:
-            try:
-                await self._governed(asyncio.sleep(f.latency_ms / 1000.0))
-            except Overloaded:
-                self.counters.errors_5xx += 1
-                self._log_usage(None, "udp", "/price", "", 503)
-                return b'{"id":%d,"error":"overloaded"}' % rid
-        if f.error_5xx_ratio and random.random() < f.error_5xx_ratio:
-            self.counters.errors_5xx += 1
-            self._log_usage(None, "udp", "/price", "", 500)
-            return b'{"id":%d,"error":"internal"}' % rid
+        status = await self._injected_fault("udp", "/price")
+        if status is not None:
+            return b'{"id":%d,"error":"%s"}' % (rid, b"overloaded" if status == 503 else b"internal")
         result = self._udp(rid, msg)
         return result if type(result) is bytes else await result  # type: ignore[misc]
 
