@@ -24,7 +24,7 @@ def summary_lines(run) -> list[str]:
     rows = []
     for t in tests.values():
         vs = "; ".join(f"{b['label'].split(':')[0]} {b['ratio']:.2f}×" for b in t.baselines if b["ratio"] is not None)
-        rows.append([t.test_id, t.verdict, f"{t.passed}/{t.passed + t.failed + t.errors + t.skipped}",
+        rows.append([t.test_id, t.verdict, f"{t.passed}/{t.passed + t.failed + t.errors + t.skipped + t.interrupted}",
                      t.ceiling_ok_rps, t.ceiling_level or "—", t.breaking_level or "—",
                      t.p50_ms_at_ceiling, t.p99_ms_at_ceiling, vs or "—"])
     lines += format_table(["test", "verdict", "passed", "ceiling ok req/s", "at", "breaks at", "p50 ms", "p99 ms",

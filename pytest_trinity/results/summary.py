@@ -22,6 +22,7 @@ class TestSummary:
     failed: int
     errors: int
     skipped: int
+    interrupted: int
     verdict: str  # "passed", "failed", "error", "interrupted", "skipped", or "incomplete" (passed + skipped levels)
     ceiling_ok_rps: float | None
     ceiling_level: str | None
@@ -59,7 +60,7 @@ def summarize(plan: Plan, records: list[dict[str, Any]]) -> dict[str, TestSummar
         out[test_id] = TestSummary(
             test_id=test_id, title=test.title, levels_run=len(measured),
             passed=statuses.count("passed"), failed=statuses.count("failed"), errors=statuses.count("error"),
-            skipped=statuses.count("skipped"), verdict=verdict, ceiling_ok_rps=ceiling,
+            skipped=statuses.count("skipped"), interrupted=statuses.count("interrupted"), verdict=verdict, ceiling_ok_rps=ceiling,
             ceiling_level=best["level_id"] if best else None, breaking_level=breaking,
             p50_ms_at_ceiling=best["figures"].get("p50_ms") if best else None,
             p99_ms_at_ceiling=best["figures"].get("p99_ms") if best else None,

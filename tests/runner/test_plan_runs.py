@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,9 +128,12 @@ def test_a_signal_mid_level_saves_partial_results_and_restores_production(projec
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
     assert "production restored" in out
     assert _restored(admin)
-    record = _results(project)["levels"][-1]
+    data = _results(project)
+    record = data["levels"][-1]
     assert record["status"] == "interrupted"
     assert 0 < record["figures"]["sent"] < 120_000
+    assert data["tests"]["2a"]["verdict"] == "interrupted" and data["tests"]["2a"]["interrupted"] == 1
+    assert re.search(r"^2a\s+interrupted\s+0/1\s", out, re.M), out  # the summary counts the interrupted level
 
 
 def test_endurance_needs_the_2a_ceiling_and_finds_it_in_an_earlier_run(project, admin):
