@@ -10,4 +10,3 @@ def test_plan_tests_under_xdist_error_before_touching_the_target(plan_project):
     result.stdout.fnmatch_lines(["*pytest-trinity: plan tests do not run under pytest-xdist*without -n, or with -n 0*"])
     assert not (plan_project.path / "reports").exists()  # no run was started, so none was stored
     assert "Traceback" not in result.stdout.str()
-
