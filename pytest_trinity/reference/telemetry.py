@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from pytest_trinity.reference.counters import COUNTER_NAMES, GAUGES, derive_totals
+from pytest_trinity.reference.dialect import IDENTITY, Dialect
 
 STATS_PREFIX = "cluster:stats:"
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -60,8 +61,11 @@ class ProcessSampler:
         }
 
 
-def cluster_view(expected: tuple[str, ...], raw: list[bytes | None], counter_names: tuple[str, ...]) -> dict[str, Any]:
-    """Combine the snapshots read for `expected` nodes (None: the key is gone) into one answer."""
+def cluster_view(expected: tuple[str, ...], raw: list[bytes | None], counter_names: tuple[str, ...],
+                 dialect: Dialect = IDENTITY) -> dict[str, Any]:
+    """Combine the snapshots read for `expected` nodes (None: the key is gone) into one answer.
+
+    The snapshots were published under `dialect`: they are read, and the answer written, under it."""
     nodes: dict[str, Any] = {}
     missing: list[str] = []
     for name, blob in zip(expected, raw):
@@ -73,14 +77,16 @@ def cluster_view(expected: tuple[str, ...], raw: list[bytes | None], counter_nam
         except ValueError:
             missing.append(name)
     names = [n for n in counter_names if n in COUNTER_NAMES]
-    totals = {n: sum(int(s.get("counters", {}).get(n, 0)) for s in nodes.values()) for n in names}
+    f_counters, f_derived = dialect.field("counters"), dialect.field("derived")
+    counters = {node: s.get(f_counters, {}) for node, s in nodes.items()}
+    totals = {n: sum(int(c.get(dialect.counter(n), 0)) for c in counters.values()) for n in names}
     derived: dict[str, Any] = {
-        k: round(sum(float(s.get("derived", {}).get(k) or 0.0) for s in nodes.values()), 2)
+        k: round(sum(float(s.get(f_derived, {}).get(k) or 0.0) for s in nodes.values()), 2)
         for k in ("tcp_rps", "udp_rps", "total_rps")
     }
     derived.update(derive_totals(totals))
-    traffic = [n for n in names if n not in GAUGES]
-    return {
+    traffic = [dialect.counter(n) for n in names if n not in GAUGES]
+    return dialect.cluster({
         "ts": time.time(),
         "expected": list(expected),
         "nodes": nodes,
@@ -88,7 +94,5 @@ def cluster_view(expected: tuple[str, ...], raw: list[bytes | None], counter_nam
         "totals": totals,
         "derived": derived,
         "gauges": list(GAUGES),
-        "all_zero": bool(nodes) and not missing and all(
-            int(s.get("counters", {}).get(n, 0)) == 0 for s in nodes.values() for n in traffic
-        ),
-    }
+        "all_zero": bool(nodes) and not missing and all(int(c.get(n, 0)) == 0 for c in counters.values() for n in traffic),
+    })
