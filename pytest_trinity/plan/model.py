@@ -229,3 +229,7 @@ class Plan:
 
     def baselines_for(self, test_id: str) -> tuple[Baseline, ...]:
         return tuple(b for b in self.baselines if b.test == test_id)
+
+    def config_keys(self) -> tuple[str, ...]:
+        """The config keys a target reports for a profile: mode, governor, and every profile value."""
+        return ("mode", "adaptive_enabled", *next(iter(self.profiles.values())).parameters())

@@ -52,7 +52,8 @@ def pytest_configure(config: pytest.Config) -> None:
             )
     collect_only = config.getoption("collectonly", False) or settings.show_plan
     try:
-        target = load_target(settings.target, settings.targets_file, resolve_secrets=not collect_only)
+        target = load_target(settings.target, settings.targets_file, resolve_secrets=not collect_only,
+                             counters=plan.telemetry.counters if plan else (), config_keys=plan.config_keys() if plan else ())
     except TargetError as exc:
         raise pytest.UsageError(str(exc)) from None
     if settings.compare_fail and not settings.compare:
@@ -65,3 +66,17 @@ def pytest_configure(config: pytest.Config) -> None:
         except CompareError as exc:
             raise pytest.UsageError(str(exc)) from None
     config.stash[STATE] = TrinityState(settings=settings, plan=plan, target=target, previous=previous)
+    _register_plugins(config, settings.compare_fail)
+
+
+def _register_plugins(config: pytest.Config, compare_fail: dict[str, float]) -> None:
+    """The plugin's own consumers of its hooks (see plugin/reports.py, terminal.py, compare.py)."""
+    from pytest_trinity.plugin.compare import RegressionCheck
+    from pytest_trinity.plugin.reports import JunitProperties
+    from pytest_trinity.plugin.terminal import TerminalSummary
+
+    manager = config.pluginmanager
+    manager.register(JunitProperties(), JunitProperties.NAME)
+    manager.register(TerminalSummary(), TerminalSummary.NAME)
+    if compare_fail:
+        manager.register(RegressionCheck(compare_fail), RegressionCheck.NAME)

@@ -14,13 +14,24 @@ from typing import Any
 
 import pytest
 
-from pytest_trinity.plugin.run import RECORD, RUN
+from pytest_trinity.model import LevelRecord
+from pytest_trinity.plugin.run import RUN
 
 PLUGIN_NAME = "trinity-html-report"
+RECORD = pytest.StashKey[LevelRecord]()  # on each plan-test item: its level's record, once known
 
 
 class TrinityHtmlReport:
-    """The pytest-html hook implementations (registered by `pytest_sessionstart` below)."""
+    """The pytest-html hook implementations (registered by `pytest_sessionstart` below), and a
+    consumer of each recorded level: its case's extra, and the summary's records."""
+
+    def __init__(self) -> None:
+        self.records: list[LevelRecord] = []
+
+    @pytest.hookimpl
+    def pytest_trinity_level_recorded(self, item: pytest.Item, record: LevelRecord) -> None:
+        item.stash[RECORD] = record
+        self.records.append(record)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
@@ -38,7 +49,7 @@ class TrinityHtmlReport:
 
         from pytest_trinity.results.html import case_html
 
-        report.extras = [*getattr(report, "extras", []), extras.html(case_html(record, run.plan))]
+        report.extras = [*getattr(report, "extras", []), extras.html(case_html(record, run.plan))]  # type: ignore[attr-defined]
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
                                     session: pytest.Session) -> None:
@@ -49,7 +60,7 @@ class TrinityHtmlReport:
             return
         from pytest_trinity.results.html import plan_summary_html, sections_html
 
-        records = list(run.records)
+        records = list(self.records)
         summary.append(plan_summary_html(run.plan, records, run.scale, run.target.name))
         postfix.extend(sections_html(run.plan, records, run.scale))
 

@@ -49,9 +49,10 @@ class LiveProgress:
                 self.reporter.write("\r" + " " * self.width + "\r")
             self.width = 0
 
-    def _uncaptured(self):
+    def _uncaptured(self) -> contextlib.AbstractContextManager[None]:
         if self.capture is None:
             return contextlib.nullcontext()
-        return self.capture.global_and_fixture_disabled()
+        disabled: contextlib.AbstractContextManager[None] = self.capture.global_and_fixture_disabled()
+        return disabled
 
 

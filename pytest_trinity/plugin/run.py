@@ -1,6 +1,6 @@
-"""The plan runner inside pytest: the session's `PlanRun`, each case's checklist and level,
-and the restore report at the end (printed, and failing the run when production was not
-restored).
+"""The plan runner inside pytest: the session's `PlanSession`, each case's checklist and
+level, and the restore report at the end (printed, and failing the run when production was
+not restored). Every record a case makes is announced with `pytest_trinity_level_recorded`.
 """
 
 from __future__ import annotations
@@ -12,22 +12,39 @@ from dataclasses import dataclass
 import pytest
 
 from pytest_trinity import __version__
+from pytest_trinity.model import Facts, LevelFigures, LevelRecord, LoadSummary, Verdict
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel
 from pytest_trinity.plugin.progress import LiveProgress
-from pytest_trinity.results.junit import junit_properties
-from pytest_trinity.results.machine import git_commit, machine_info
-from pytest_trinity.runner import LevelRecord, PlanRun, SetupError
+from pytest_trinity.plugin.reports import ResultsJson
 from pytest_trinity.plugin.state import get_state
+from pytest_trinity.results.machine import git_commit, machine_info
+from pytest_trinity.runner import PlanSession, SetupError, run_level
 from pytest_trinity.services import ServiceError
 from pytest_trinity.targets import Target
 
-RUN = pytest.StashKey[PlanRun]()
-RECORD = pytest.StashKey[LevelRecord]()  # on each plan-test item: its level's record, once known
+RUN = pytest.StashKey[PlanSession]()
+
+
+def _session(config: pytest.Config, plan: Plan, target: Target) -> PlanSession:
+    settings, state = get_state(config).settings, get_state(config)
+    hook = config.hook
+
+    def judge(plan: Plan, test: PlanTest, level: ScaledLevel, figures: LevelFigures, facts: Facts) -> Verdict:
+        verdict: Verdict = hook.pytest_trinity_judge_level(plan=plan, test=test, level=level, figures=figures, facts=facts)
+        return verdict
+
+    def extra_figures(test: PlanTest, level: ScaledLevel, figures: LevelFigures, load: LoadSummary) -> list[dict[str, dict[str, float]]]:
+        found = hook.pytest_trinity_level_figures(test=test, level=level, figures=figures, load=load)
+        return [extra for extra in found if extra]
+
+    return PlanSession(plan, target, settings.scale, settings.report_dir, settings.stop_after,
+                       contract=hook.pytest_trinity_contract(config=config, target=target), previous=state.previous,
+                       judge=judge, extra_figures=extra_figures)
 
 
 @pytest.fixture(scope="session")
-def trinity_run(pytestconfig: pytest.Config, trinity_plan: Plan, trinity_target: Target) -> Iterator[PlanRun]:
-    """The session's run of the plan: target (the local cluster is started here), store, restore."""
+def trinity_run(pytestconfig: pytest.Config, trinity_plan: Plan, trinity_target: Target) -> Iterator[PlanSession]:
+    """The session's run of the plan: target (the local cluster is started here), records, restore."""
     if hasattr(pytestconfig, "workerinput"):
         # Before anything touches the target: xdist workers would each load it at once (and
         # each switch its profile, or each start a local cluster), and no worker reports the plan.
@@ -35,12 +52,13 @@ def trinity_run(pytestconfig: pytest.Config, trinity_plan: Plan, trinity_target:
                     "at the same time and change its profile under each other. Run them in one process: "
                     "without -n, or with -n 0 or -p no:xdist.", pytrace=False)
     settings = get_state(pytestconfig).settings
+    run = _session(pytestconfig, trinity_plan, trinity_target)
     run_info = {"plugin_version": __version__, "plan": f"{trinity_plan.name} v{trinity_plan.version}",
                 "tests_commit": git_commit(pytestconfig.rootpath), "machine": machine_info(),
                 "levels": list(settings.levels) if settings.levels else None}
-    state = get_state(pytestconfig)
-    run = PlanRun(trinity_plan, trinity_target, settings.scale, settings.report_dir, settings.stop_after, run_info=run_info,
-                  previous=state.previous, compare_fail=settings.compare_fail)
+    writer = ResultsJson(pytestconfig, run, run_info, settings.compare_fail)
+    pytestconfig.pluginmanager.register(writer, ResultsJson.NAME)
+    run.exclude_dir = writer.store.dir
     pytestconfig.stash[RUN] = run
     run.progress = LiveProgress(pytestconfig)
     try:
@@ -49,47 +67,40 @@ def trinity_run(pytestconfig: pytest.Config, trinity_plan: Plan, trinity_target:
     except (ServiceError, OSError) as exc:
         problem = f"pytest-trinity: the target {trinity_target.name!r} could not be started: {exc}"
     if problem is not None:
-        run.close()
+        writer.finish(run.close())
         pytest.fail(problem, pytrace=False)
     try:
         yield run
     finally:
-        run.close()
+        writer.finish(run.close())
+
+
+def recorded(item: pytest.Item, record: LevelRecord) -> None:
+    item.config.hook.pytest_trinity_level_recorded(item=item, record=record)
 
 
 @dataclass
 class LevelRunner:
     """What a plan test holds: its level, prepared by the checklist, ready to `run()`."""
 
-    run_: PlanRun
+    session: PlanSession
     test: PlanTest
     level: ScaledLevel
     node: pytest.Item
 
     def run(self) -> LevelRecord:
-        record = self.run_.run_level(self.test, self.level, self.node.name)
-        _attach(self.node, record)
-        return record
+        return run_level(self.session, self.test, self.level, self.node.name, lambda record: recorded(self.node, record))
 
 
-def _setup_record(run: PlanRun, test: PlanTest, level: ScaledLevel, node: pytest.Item, status: str, message: str) -> None:
+def _setup_record(run: PlanSession, test: PlanTest, level: ScaledLevel, node: pytest.Item, status: str, message: str) -> None:
     now = time.time()
-    record = LevelRecord(test_id=test.id, case=node.name, level=level.number, level_id=level.id,
-                         plan_requests=level.level.requests, plan_concurrent=level.level.concurrent,
-                         requests=level.requests, concurrent=level.concurrent, scale=level.scale,
-                         status=status, started_at=now, ended_at=now, message=message)
+    record = LevelRecord.of(test.id, node.name, level, status, now, now, message=message)
     run.add(record)
-    _attach(node, record)
-
-
-def _attach(node: pytest.Item, record: LevelRecord) -> None:
-    """Give the case its record (for report hooks) and its JUnit properties (for dashboards)."""
-    node.stash[RECORD] = record
-    node.user_properties.extend(junit_properties(record.to_dict()))
+    recorded(node, record)
 
 
 @pytest.fixture
-def trinity_runner(request: pytest.FixtureRequest, trinity_run: PlanRun, trinity_test: PlanTest,
+def trinity_runner(request: pytest.FixtureRequest, trinity_run: PlanSession, trinity_test: PlanTest,
                    trinity_level: ScaledLevel) -> LevelRunner:
     """The plan's pre-test checklist for this level (profile, governor, reset, verify), then a
     runner for the level itself. A failing step is a setup error naming the node and keys."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from pytest_trinity.model import LevelRecord
 from pytest_trinity.plan import Plan, PlanTest
 from pytest_trinity.plugin.options import Settings
 from pytest_trinity.targets import Target
@@ -16,7 +17,7 @@ class TrinityState:
     settings: Settings
     plan: Plan | None  # None when no plan file exists and none was asked for
     target: Target | None
-    previous: tuple[str, dict] | None = None  # --trinity-compare: (run id, records by (test, level id))
+    previous: tuple[str, dict[tuple[str, str], LevelRecord]] | None = None  # --trinity-compare: (run id, records by (test, level id))
 
 
 STATE = pytest.StashKey[TrinityState]()

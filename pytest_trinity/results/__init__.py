@@ -1,5 +1,6 @@
-"""Results of a run: the JSON store under the report dir, and lookups across runs."""
+"""Results of a run: the JSON store under the report dir, lookups across runs, comparisons,
+JUnit properties and the HTML report's content."""
 
-from pytest_trinity.results.store import RunStore, newest_records
+from pytest_trinity.results.store import RunStore, judged_records, newest_records, stored_runs
 
-__all__ = ["RunStore", "newest_records"]
+__all__ = ["RunStore", "judged_records", "newest_records", "stored_runs"]

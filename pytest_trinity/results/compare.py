@@ -13,11 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_trinity.results.store import LATEST, RESULTS, stored_runs
-from pytest_trinity.verdict import Breach
+from pytest_trinity.model import Breach, CompareFact, LevelRecord
+from pytest_trinity.results.store import LATEST, RESULTS, judged_records, stored_runs
 
-# metric -> (where in a record, True if bigger is better)
-METRICS = {"rps": ("ok_rps", True), "p50": ("p50_ms", False), "p99": ("p99_ms", False)}
+BIGGER_IS_BETTER = {"rps": True, "p50": False, "p99": False}  # the metrics a comparison has (model.CompareFact)
 
 
 class CompareError(ValueError):
@@ -33,8 +32,8 @@ def parse_limits(text: str) -> dict[str, float]:
             value = float(pct.rstrip("%"))
         except ValueError:
             value = -1.0
-        if not sep or name not in METRICS or value < 0:
-            raise ValueError(f"must be METRIC:PCT%,… with METRIC one of {', '.join(METRICS)}, e.g. rps:10%,p99:20%; got {text!r}")
+        if not sep or name not in BIGGER_IS_BETTER or value < 0:
+            raise ValueError(f"must be METRIC:PCT%,… with METRIC one of {', '.join(BIGGER_IS_BETTER)}, e.g. rps:10%,p99:20%; got {text!r}")
         limits[name] = value
     return limits
 
@@ -55,12 +54,12 @@ def resolve(spec: str, report_dir: Path, target: str, scale: float) -> Path:
     return path.resolve()
 
 
-def load(path: Path, scale: float) -> tuple[str, dict[tuple[str, str], dict[str, Any]]]:
+def load(path: Path, scale: float) -> tuple[str, dict[tuple[str, str], LevelRecord]]:
     """(run id, its judged level records by (test, level id)) of the run at `path`, which must
     have run at `scale`: the same level ids at another scale carry other loads."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        records = {(r["test_id"], r["level_id"]): r for r in data["levels"] if r.get("status") in ("passed", "failed")}
+        records = {(r.test_id, r.level_id): r for r in judged_records(data)}
         run_id, their_scale = str(data["run"]["run_id"]), float(data["run"]["scale"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CompareError(f"--trinity-compare: cannot read {path}: {exc}") from None
@@ -70,33 +69,20 @@ def load(path: Path, scale: float) -> tuple[str, dict[tuple[str, str], dict[str,
     return run_id, records
 
 
-def _value(record: dict[str, Any], key: str) -> float | None:
-    value = record.get(key) if key == "ok_rps" else (record.get("figures") or {}).get(key)
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-def deltas(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, float | None]]:
-    out = {}
-    for name, (key, _) in METRICS.items():
-        old, new = _value(before, key), _value(after, key)
-        change = 100.0 * (new - old) / old if old and new is not None else None
-        out[name] = {"before": old, "after": new, "change_pct": change}
-    return out
-
-
-def regressions(changes: dict[str, dict[str, float | None]], limits: dict[str, float], run_id: str) -> list[Breach]:
+def regressions(compare: CompareFact, limits: dict[str, float]) -> list[Breach]:
+    """A failing breach for each metric that got worse than its limit (in %) against the earlier run."""
     found = []
     for name, limit in limits.items():
-        change = changes[name]["change_pct"]
-        if change is None:
+        delta = compare.deltas.get(name)
+        change = delta.change_pct if delta is not None else None
+        if delta is None or change is None or delta.before is None or delta.after is None:
             continue
-        worse = -change if METRICS[name][1] else change
+        worse = -change if BIGGER_IS_BETTER[name] else change
         if worse > limit:
-            before, after = changes[name]["before"], changes[name]["after"]
-            direction = "dropped" if METRICS[name][1] else "rose"
+            direction = "dropped" if BIGGER_IS_BETTER[name] else "rose"
             found.append(Breach(
                 check=f"regression:{name}", kind="regression",
-                metric=f"{name} {direction} from {before:,.3g} to {after:,.3g} vs run {run_id}:",
+                metric=f"{name} {direction} from {delta.before:,.3g} to {delta.after:,.3g} vs run {compare.run_id}:",
                 measured=round(worse, 2), op=">", limit=limit, unit="%",
                 advice="a regression against the compared run (--trinity-compare-fail)", fails=True))
     return found

@@ -8,28 +8,26 @@ without the warning `record_property` would raise. Values are plain str/int/floa
 
 from __future__ import annotations
 
-from typing import Any
+from pytest_trinity.model import LevelRecord
 
 PROPERTIES = ("trinity_test", "level", "verdict", "rps", "ok_rps", "p50_ms", "p99_ms", "success_pct",
               "errors_5xx", "udp_drop_pct", "red_flags")
 
 
-def junit_properties(record: dict[str, Any]) -> list[tuple[str, str | int | float]]:
-    figures = record.get("figures") or {}
-    cluster = (figures.get("sources") or {}).get("cluster-stats", {})
-    breaches = (record.get("verdict") or {}).get("breaches", [])
-    values: dict[str, Any] = {
-        "trinity_test": record["test_id"],
-        "level": record["level_id"],
-        "verdict": record["status"],
-        "rps": figures.get("rps"),
-        "ok_rps": record.get("ok_rps"),
-        "p50_ms": figures.get("p50_ms"),
-        "p99_ms": figures.get("p99_ms"),
-        "success_pct": figures.get("success_pct"),
-        "errors_5xx": figures.get("errors_5xx"),
+def junit_properties(record: LevelRecord) -> list[tuple[str, str | int | float]]:
+    figures = record.figures
+    cluster = figures.sources.get("cluster-stats", {}) if figures else {}
+    values: dict[str, str | int | float | None] = {
+        "trinity_test": record.test_id,
+        "level": record.level_id,
+        "verdict": record.status,
+        "rps": figures.rps if figures else None,
+        "ok_rps": record.ok_rps,
+        "p50_ms": figures.p50_ms if figures else None,
+        "p99_ms": figures.p99_ms if figures else None,
+        "success_pct": figures.success_pct if figures else None,
+        "errors_5xx": figures.errors_5xx if figures else None,
         "udp_drop_pct": cluster.get("udp_drop_pct"),
-        "red_flags": ",".join(b["check"] for b in breaches if b["kind"] == "red_flag"),
+        "red_flags": ",".join(b.check for b in record.verdict.red_flags) if record.verdict else "",
     }
-    return [(name, round(v, 3) if isinstance(v, float) else v) for name in PROPERTIES
-            if (v := values[name]) is not None]
+    return [(name, round(v, 3) if isinstance(v, float) else v) for name in PROPERTIES if (v := values[name]) is not None]

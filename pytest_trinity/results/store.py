@@ -17,29 +17,37 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pytest_trinity.model import LevelRecord, summarize
+from pytest_trinity.plan import Plan
+
 SCHEMA_VERSION = 1
 RESULTS = "results.json"
 LATEST = "latest"
 
 
 class RunStore:
-    def __init__(self, report_dir: Path, run: dict[str, Any]):
-        self.report_dir = report_dir
+    def __init__(self, report_dir: Path, plan: Plan, run: dict[str, Any]):
+        self.report_dir, self.plan = report_dir, plan
         self.run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}"
         self.dir = report_dir / self.run_id
         self.run = dict(run, run_id=self.run_id, started_at=time.time())
-        self.levels: list[dict[str, Any]] = []
-        self.extra: dict[str, Any] = {"tests": {}}  # per-test summaries, once a level is recorded
+        self.levels: list[LevelRecord] = []
+        self.extra: dict[str, Any] = {}  # "restore", "compare"
 
     @property
     def path(self) -> Path:
         return self.dir / RESULTS
 
-    def write(self, ended: bool = False) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+    def document(self, ended: bool = False) -> dict[str, Any]:
+        """results.json's content now."""
         if ended:
             self.run["ended_at"] = time.time()
-        data = {"schema_version": SCHEMA_VERSION, "run": self.run, **self.extra, "levels": self.levels}
+        tests = {k: v.to_json() for k, v in summarize(self.plan, self.levels).items()}
+        return {"schema_version": SCHEMA_VERSION, "run": self.run, **self.extra, "tests": tests,
+                "levels": [r.to_json() for r in self.levels]}
+
+    def write(self, data: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
         os.replace(tmp, self.path)
@@ -68,12 +76,25 @@ def stored_runs(report_dir: Path, target: str, scale: float,
             yield path, data
 
 
+def judged_records(data: dict[str, Any]) -> list[LevelRecord]:
+    """The judged (passed or failed) level records of a results.json document; a record of
+    another shape is left out."""
+    out = []
+    for raw in data.get("levels", []):
+        if isinstance(raw, dict) and raw.get("status") in ("passed", "failed"):
+            try:
+                out.append(LevelRecord.from_json(raw))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+    return out
+
+
 def newest_records(report_dir: Path, test_id: str, target: str, scale: float,
-                   exclude: Path | None = None) -> list[dict[str, Any]]:
-    """The level records of `test_id` from the newest stored run against the same target at
-    the same scale that has any (a ceiling measured elsewhere means nothing here)."""
+                   exclude: Path | None = None) -> list[LevelRecord]:
+    """The judged level records of `test_id` from the newest stored run against the same
+    target at the same scale that has any (a ceiling measured elsewhere means nothing here)."""
     for _, data in stored_runs(report_dir, target, scale, exclude):
-        records = [r for r in data.get("levels", []) if r.get("test_id") == test_id and r.get("status") in ("passed", "failed")]
+        records = [r for r in judged_records(data) if r.test_id == test_id]
         if records:
             return records
     return []

@@ -9,9 +9,15 @@ keys or counters at fault; a target that does not answer at all is `TargetUnreac
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from pytest_trinity.model import ClusterStats
 from pytest_trinity.plan import Plan, Profile
-from pytest_trinity.telemetry import AdminClient, AdminError, ClusterStats, TelemetryError
+from pytest_trinity.targets import ContractError
+from pytest_trinity.telemetry import AdminClient, AdminError
+
+T = TypeVar("T")
 
 POLL_S = 0.1
 
@@ -24,7 +30,7 @@ class TargetUnreachable(SetupError):
     """The target's admin API does not answer at all."""
 
 
-def call(step: str, fn, *args, **kwargs):
+def call(step: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run an admin call, turning failures into SetupError / TargetUnreachable naming `step`."""
     try:
         return fn(*args, **kwargs)
@@ -32,7 +38,7 @@ def call(step: str, fn, *args, **kwargs):
         if exc.unreachable:
             raise TargetUnreachable(f"{step}: the target does not answer: {exc}") from None
         raise SetupError(f"{step}: {exc}") from None
-    except TelemetryError as exc:
+    except ContractError as exc:
         raise SetupError(f"{step}: {exc}") from None
 
 
@@ -69,7 +75,7 @@ def apply_profile(admin: AdminClient, plan: Plan, profile: Profile, governor: bo
     return verify_profile(admin, profile, governor, plan.checklist.verify_reset_timeout_s)
 
 
-def trim_usage_logs(admin: AdminClient, plan: Plan) -> dict:
+def trim_usage_logs(admin: AdminClient, plan: Plan) -> Any:
     """Keep usage_logs under the plan's row limit, so the sync does not interfere."""
     return call("trim usage_logs", admin.usage_trim, plan.checklist.usage_logs_max_rows)
 

@@ -21,6 +21,10 @@ Format (documented in docs/targets.md):
     [targets.staging.paths]                    # optional: the contract's defaults shown
     lpo = "/price?symbol=BTC-USD"
     lrs = "/reports/usage"
+    [targets.staging.contract]                 # optional: names that differ from the default
+    refusals = { rate_limited = "throttled" }  # contract (docs/targets.md, "The contract")
+    [targets.staging.contract.config_keys]
+    micro_batch = "ubat"
     [targets.staging.aws]                      # optional
     region = "us-east-2"
     ecs_cluster = "trinity"
@@ -36,8 +40,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from pytest_trinity.targets.contract import REFUSAL_OUTCOMES, AdminApi, SnapshotFields, TrinityContract
 from pytest_trinity.targets.model import DEFAULT_PATHS, DEFAULT_UDP_SYMBOL, AwsIds, Endpoints, Secret, Target
 from pytest_trinity.tomlschema import FileError, Table, display_path, read_toml
 
@@ -50,12 +56,14 @@ class TargetError(FileError):
     """A target definition is wrong or incomplete; the message names what to fix."""
 
 
-def load_target(name: str, targets_file: Path | None, resolve_secrets: bool = True) -> Target:
+def load_target(name: str, targets_file: Path | None, resolve_secrets: bool = True,
+                counters: tuple[str, ...] = (), config_keys: tuple[str, ...] = ()) -> Target:
     """Return the target called `name`.
 
     `local` is the bundled reference cluster and needs no file. Any other name must be a
     `[targets.<name>]` table of `targets_file`. With `resolve_secrets`, every `env:VAR` is
-    read now, and a missing variable is an error naming it.
+    read now, and a missing variable is an error naming it. `counters` and `config_keys` are
+    the plan's names a `[contract]` table may map (any name when empty).
     """
     if name == LOCAL and targets_file is None:
         return Target(name=LOCAL, local=True, description="the bundled reference cluster on loopback")
@@ -69,12 +77,12 @@ def load_target(name: str, targets_file: Path | None, resolve_secrets: bool = Tr
             return Target(name=LOCAL, local=True, description="the bundled reference cluster on loopback")
         known = ", ".join(sorted([LOCAL, *targets.keys()]))
         raise TargetError(f"{file}: no target named {name!r} (defined: {known})")
-    return _read_target(targets.sub(name), name, targets_file.parent, resolve_secrets)
+    return _read_target(targets.sub(name), name, targets_file.parent, resolve_secrets, counters, config_keys)
 
 
-def _read_target(t: Table, name: str, base: Path, resolve: bool) -> Target:
+def _read_target(t: Table, name: str, base: Path, resolve: bool, counters: tuple[str, ...], config_keys: tuple[str, ...]) -> Target:
     secrets_table = t.sub("secrets")
-    secrets = {key: _secret(secrets_table, key, resolve) for key in SECRET_KEYS}
+    secrets: dict[str, Any] = {key: _secret(secrets_table, key, resolve) for key in SECRET_KEYS}
     secrets_table.done()
     redis_url: Secret | str | None = None
     if "redis_url" in t.data:
@@ -102,6 +110,7 @@ def _read_target(t: Table, name: str, base: Path, resolve: bool) -> Target:
         aws=_aws(t.sub("aws")) if "aws" in t.data else None,
         paths=_paths(t.sub("paths")) if "paths" in t.data else DEFAULT_PATHS,
         udp_symbol=t.str("udp_symbol") if "udp_symbol" in t.data else DEFAULT_UDP_SYMBOL,
+        contract=_contract(t.sub("contract"), counters, config_keys) if "contract" in t.data else TrinityContract(),
         **secrets,
     )
     t.done()
@@ -181,3 +190,49 @@ def _aws(t: Table) -> AwsIds:
     )
     t.done()
     return aws
+
+
+def _names(t: Table, known: tuple[str, ...], what: str) -> dict[str, str]:
+    """A table of plan name -> the target's name, each plan name one of `known` (if given)."""
+    out = {}
+    for key in t.keys():
+        if known and key not in known:
+            raise TargetError(f"{t.file}: [{t.path}].{key} is not a {what} of the plan (known: {', '.join(known)})")
+        out[key] = t.str(key)
+    t.done()
+    return out
+
+
+def _strings(t: Table, defaults: object) -> dict[str, str]:
+    """The keys of `t` that override fields of the dataclass `defaults`; unknown keys are errors."""
+    out = {key: t.str(key) for key in vars(defaults) if key in t.data}
+    t.done()
+    return out
+
+
+def _contract(t: Table, counters: tuple[str, ...], config_keys: tuple[str, ...]) -> TrinityContract:
+    """`[targets.X.contract]`: the names in which this target's contract differs from the default."""
+    default = TrinityContract()
+    changes: dict[str, object] = {}
+    for key in ("api_key_header", "admin_token_header", "cache_field", "udp_codec"):
+        if key in t.data:
+            changes[key] = t.str(key)
+    if "udp_codec" in changes and changes["udp_codec"] != "json" and ":" not in str(changes["udp_codec"]):
+        raise t.fail("udp_codec", '"json" or "package.module:factory"', changes["udp_codec"])
+    if "cache_values" in t.data:
+        changes["cache_values"] = t.strs("cache_values")
+    if "refusals" in t.data:
+        words = t.sub("refusals")
+        given = {outcome: words.str(outcome) for outcome in REFUSAL_OUTCOMES if outcome in words.data}
+        words.done()
+        changes["refusals"] = tuple((outcome, given.get(outcome, word)) for outcome, word in default.refusals)
+    if "admin" in t.data:
+        changes["admin"] = AdminApi(**_strings(t.sub("admin"), default.admin))
+    if "fields" in t.data:
+        changes["fields"] = SnapshotFields(**_strings(t.sub("fields"), default.fields))
+    if "counters" in t.data:
+        changes["counters"] = _names(t.sub("counters"), counters, "counter")
+    if "config_keys" in t.data:
+        changes["config_keys"] = _names(t.sub("config_keys"), config_keys, "config key")
+    t.done()
+    return TrinityContract(**changes)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Frozen dataclasses for a target: its two topologies' addresses, its secrets, its AWS ids.
+"""Frozen dataclasses for a target: its two topologies' addresses, its secrets, its contract, its AWS ids.
 
 Secrets are `Secret` objects whose repr and str show only where they come from
 (`env:VAR`), so a target can be logged, reported or put in an assertion message safely.
@@ -7,6 +7,8 @@ Secrets are `Secret` objects whose repr and str show only where they come from
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from pytest_trinity.targets.contract import TrinityContract
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class Target:
     aws: AwsIds | None = None
     paths: tuple[tuple[str, str], ...] = DEFAULT_PATHS  # stream name -> request path (with query)
     udp_symbol: str = DEFAULT_UDP_SYMBOL
+    contract: TrinityContract = field(default_factory=TrinityContract)
 
     def path(self, stream: str) -> str:
         return dict(self.paths)[stream]

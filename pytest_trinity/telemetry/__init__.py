@@ -1,7 +1,6 @@
-"""The service's own telemetry: the admin client, cluster snapshots, the 3 s poller."""
+"""The service's own telemetry: the admin client, the Redis reader, the 3 s poller."""
 
 from pytest_trinity.telemetry.admin import AdminClient, AdminError
 from pytest_trinity.telemetry.poller import PollSample, TelemetryPoller
-from pytest_trinity.telemetry.snapshot import ClusterStats, NodeSnapshot, TelemetryError
 
-__all__ = ["AdminClient", "AdminError", "ClusterStats", "NodeSnapshot", "PollSample", "TelemetryError", "TelemetryPoller"]
+__all__ = ["AdminClient", "AdminError", "PollSample", "TelemetryPoller"]

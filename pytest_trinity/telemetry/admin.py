@@ -1,5 +1,6 @@
 """Admin API client (httpx, control plane only): system-mode, stress-reset, stress-stats,
-cluster-stats. The admin token travels in a header and never appears in an error message.
+cluster-stats, usage-trim, with paths, parameters, headers and answer shapes from the
+target's contract. The admin token travels in a header and never appears in an error message.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from pytest_trinity.telemetry.snapshot import ClusterStats, NodeSnapshot
+from pytest_trinity.model import ClusterStats, NodeSnapshot
+from pytest_trinity.targets import TargetContract
 
 
 class AdminError(RuntimeError):
@@ -24,27 +26,28 @@ class AdminError(RuntimeError):
 
 
 class AdminClient:
-    def __init__(self, base_url: str, token: str | None, nodes: tuple[str, ...], counters: tuple[str, ...],
-                 ca_file: str | None = None, timeout: float = 5.0, token_header: str = "X-Admin-Token"):
+    def __init__(self, base_url: str, token: str | None, contract: TargetContract, nodes: tuple[str, ...],
+                 counters: tuple[str, ...], ca_file: str | None = None, timeout: float = 5.0):
         self.base_url = base_url.rstrip("/")
-        self.nodes, self.counters = nodes, counters
-        headers = {token_header: token} if token else {}
+        self.contract, self.nodes, self.counters = contract, nodes, counters
+        headers = {contract.admin_token_header: token} if token else {}
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, verify=verify, trust_env=False)
 
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "AdminClient":
+    def __enter__(self) -> AdminClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+    def _call(self, action: str, **values: str | int | bool) -> tuple[str, Any]:
+        path, params = self.contract.admin_request(action, **values)
         where = f"{self.base_url}{path}"
         try:
-            response = self._http.get(path, params=params)
+            response = self._http.get(path, params=params or None)
         except httpx.HTTPError as exc:
             raise AdminError(f"{where}: {type(exc).__name__}: {exc}",
                              unreachable=isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))) from None
@@ -53,28 +56,29 @@ class AdminClient:
             raise AdminError(f"{where}{'?' + str(response.request.url.query, 'ascii') if params else ''}: "
                              f"HTTP {response.status_code}: {detail}")
         try:
-            return response.json()
+            return where, response.json()
         except ValueError:
             raise AdminError(f"{where}: answered 200 but not JSON: {response.text[:200]!r}") from None
 
-    def system_mode(self, mode: str | None = None, adaptive_enabled: bool | None = None) -> dict[str, Any]:
-        params = {}
+    def system_mode(self, mode: str | None = None, adaptive_enabled: bool | None = None) -> Any:
+        values: dict[str, str | bool] = {}
         if mode is not None:
-            params["mode"] = mode
+            values["mode"] = mode
         if adaptive_enabled is not None:
-            params["adaptive_enabled"] = "true" if adaptive_enabled else "false"
-        return self._get("/admin/system-mode", params)
+            values["adaptive_enabled"] = adaptive_enabled
+        return self._call("system_mode", **values)[1]
 
-    def stress_reset(self) -> dict[str, Any]:
-        return self._get("/admin/stress-reset")
+    def stress_reset(self) -> Any:
+        return self._call("stress_reset")[1]
 
-    def usage_trim(self, max_rows: int) -> dict[str, Any]:
+    def usage_trim(self, max_rows: int) -> Any:
         """The reference cluster's usage_logs trim (a real target trims in PostgreSQL instead)."""
-        return self._get("/admin/usage-trim", {"max_rows": str(max_rows)})
+        return self._call("usage_trim", max_rows=max_rows)[1]
 
     def stress_stats(self) -> NodeSnapshot:
-        return NodeSnapshot.parse(self._get("/admin/stress-stats"), self.counters, f"{self.base_url}/admin/stress-stats")
+        where, data = self._call("stress_stats")
+        return self.contract.parse_node(data, self.counters, where)
 
     def cluster_stats(self) -> ClusterStats:
-        return ClusterStats.parse(self._get("/admin/cluster-stats"), self.nodes, self.counters,
-                                  f"{self.base_url}/admin/cluster-stats")
+        where, data = self._call("cluster_stats")
+        return self.contract.parse_cluster(data, self.nodes, self.counters, where)

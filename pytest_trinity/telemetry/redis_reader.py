@@ -2,6 +2,7 @@
 
 The same single pipeline call /admin/cluster-stats makes, for a target whose Redis the stress
 client can reach (`redis_url` in the target); useful when the admin API itself is in doubt.
+Snapshots are parsed by the target's contract, like the admin API's.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import json
 
 import redis
 
-from pytest_trinity.telemetry.snapshot import ClusterStats, TelemetryError
+from pytest_trinity.model import ClusterStats
+from pytest_trinity.targets import ContractError, TargetContract
 
 
-def read_cluster_stats(url: str, nodes: tuple[str, ...], counters: tuple[str, ...],
+def read_cluster_stats(url: str, contract: TargetContract, nodes: tuple[str, ...], counters: tuple[str, ...],
                        prefix: str = "cluster:stats:", timeout: float = 5.0) -> ClusterStats:
     client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
@@ -22,15 +24,16 @@ def read_cluster_stats(url: str, nodes: tuple[str, ...], counters: tuple[str, ..
             pipe.get(prefix + node)
         raw = pipe.execute()
     except redis.RedisError as exc:
-        raise TelemetryError(f"redis {prefix}*: {type(exc).__name__}: {exc}") from None
+        raise ContractError(f"redis {prefix}*: {type(exc).__name__}: {exc}") from None
     finally:
         client.close()
-    snapshots = {}
-    for node, blob in zip(nodes, raw):
+    parsed = {}
+    for node, blob in zip(nodes, raw, strict=True):
         if blob is None:
             continue
         try:
-            snapshots[node] = json.loads(blob)
+            data = json.loads(blob)
         except ValueError:
-            raise TelemetryError(f"redis {prefix}{node}: not JSON: {blob[:100]!r}") from None
-    return ClusterStats.parse({"nodes": snapshots, "missing": []}, nodes, counters, f"redis {prefix}*")
+            raise ContractError(f"redis {prefix}{node}: not JSON: {blob[:100]!r}") from None
+        parsed[node] = contract.parse_node(data, counters, f"redis {prefix}{node}")
+    return ClusterStats(nodes=parsed, missing=tuple(n for n in nodes if n not in parsed))

@@ -15,64 +15,8 @@ Rules (all thresholds come from the plan file):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
+from pytest_trinity.model import Breach, LevelFigures, Verdict
 from pytest_trinity.plan import Plan, PlanTest
-from pytest_trinity.verdict.figures import LevelFigures
-
-
-@dataclass(frozen=True)
-class Breach:
-    check: str  # criterion name, red-flag id, "degradation:<what>" or "reconciliation"
-    kind: str  # "criterion", "red_flag", "degradation", "reconciliation", "driver" or "regression" (results.compare)
-    metric: str
-    measured: float
-    op: str  # the comparison that holds and should not, e.g. ">"
-    limit: float
-    unit: str
-    advice: str
-    fails: bool
-
-    @property
-    def message(self) -> str:
-        unit = f" {self.unit}" if self.unit else ""
-        return f"{self.metric} {_num(self.measured)}{unit} {self.op} {_num(self.limit)}{unit}: {self.advice}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(asdict(self), message=self.message)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    passed: bool
-    breaches: tuple[Breach, ...]
-    unmeasured: tuple[str, ...]  # checks that apply but had no figure to read
-
-    @property
-    def failures(self) -> tuple[Breach, ...]:
-        return tuple(b for b in self.breaches if b.fails)
-
-    @property
-    def warnings(self) -> tuple[Breach, ...]:
-        return tuple(b for b in self.breaches if not b.fails)
-
-    def failure_message(self, header: str) -> str:
-        lines = [header] + [f"  - {b.message}" for b in self.failures]
-        if self.warnings:
-            lines.append("  also reported (not failing at this level):")
-            lines += [f"  - {b.message}" for b in self.warnings]
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "breaches": [b.to_dict() for b in self.breaches],
-                "unmeasured": list(self.unmeasured)}
-
-
-def _num(value: float) -> str:
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.4g}" if abs(value) < 100 else f"{value:,.1f}"
 
 
 def judge_level(plan: Plan, test: PlanTest, figures: LevelFigures) -> Verdict:

@@ -1,4 +1,5 @@
-"""Reduce what a level measured to the judge's `LevelFigures`.
+"""Stage 3 of a level, collect: reduce what the drive stage measured to the judge's
+`LevelFigures` and the level's cross-test `Facts`.
 
 Client side: the driver's outcomes and histograms. Server side: the level's counters (the
 level starts from a verified reset, so the final snapshot *is* the delta), the plan's derived
@@ -8,12 +9,17 @@ and per-node CPU and RSS (the local analogue of Container Insights).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from pytest_trinity.drivers import LoadResult
+from pytest_trinity.drivers import LoadResult, Outcomes
+from pytest_trinity.model import (
+    ClusterStats, CompareFact, ComparedWith, EnduranceFact, Facts, LevelFigures, LevelRecord, MetricDelta, NodeSnapshot,
+    PollFailure, PollSummary, StreamFact, baseline_facts,
+)
 from pytest_trinity.plan import Plan, PlanTest
-from pytest_trinity.telemetry import ClusterStats, NodeSnapshot, PollSample
-from pytest_trinity.verdict import LevelFigures
+from pytest_trinity.runner.drive import Driven
+from pytest_trinity.telemetry import PollSample
 
 SILENT = ("timeout", "connect_error", "reset", "protocol_error", "lost", "late")  # failures with no answer
 
@@ -95,7 +101,7 @@ def process_metrics(before: ClusterStats | None, final: ClusterStats, snaps: lis
     for name, after in final.nodes.items():
         start = before.nodes.get(name) if before else None
         a, b = after.process.get("cpu_seconds"), start.process.get("cpu_seconds") if start else None
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and after.ts > start.ts:
+        if start is not None and isinstance(a, (int, float)) and isinstance(b, (int, float)) and after.ts > start.ts:
             cpu.append(100.0 * (a - b) / (after.ts - start.ts))
     if not cpu:
         cpu = [float(s.process["cpu_pct"]) for s in snaps if isinstance(s.process.get("cpu_pct"), (int, float))]
@@ -107,7 +113,7 @@ def process_metrics(before: ClusterStats | None, final: ClusterStats, snaps: lis
     return out
 
 
-def failure_classes(outcomes) -> dict[str, int]:
+def failure_classes(outcomes: Outcomes) -> dict[str, int]:
     """Every non-ok outcome class with its count, most frequent first."""
     classes: dict[str, int] = {}
     for name in ("unauthorized", "rate_limited", "monthly_cap", *SILENT):
@@ -121,13 +127,12 @@ def failure_classes(outcomes) -> dict[str, int]:
     return dict(sorted(classes.items(), key=lambda kv: -kv[1]))
 
 
-def figures_for(plan: Plan, test: PlanTest, level_number: int, planned: int, result: LoadResult, final: ClusterStats,
-                samples: list[PollSample], before: ClusterStats | None = None, **extra: Any) -> LevelFigures:
+def figures_for(plan: Plan, test: PlanTest, level_number: int, planned: int, driven: Driven, before: ClusterStats | None,
+                memory_growth_pct: float | None = None) -> LevelFigures:
+    result, final, samples = driven.result, driven.final, driven.samples
     outcomes = result.outcomes
-    sent = outcomes.sent
     unfinished = max(0, planned - result.unsent - outcomes.abandoned - outcomes.completed)  # never attempted
-    cache = result.cache_hits
-    latency = result.latency
+    latency, cache = result.latency, result.cache_hits
     snaps = _snapshots(final, samples)
     cluster = cluster_metrics(plan, final, result.elapsed)
     cluster.update(pool_gauges(snaps))
@@ -137,10 +142,11 @@ def figures_for(plan: Plan, test: PlanTest, level_number: int, planned: int, res
         sources["container-insights"] = process
     server_count = reported_totals(plan, final).get("packets_received" if test.protocol == "udp" else "tcp_requests")
     admin = [s for s in samples if s.source == "cluster-stats"]
+    recovery = driven.recovery
     return LevelFigures(
         level=level_number,
         planned=planned,
-        sent=sent,
+        sent=outcomes.sent,
         ok=outcomes.ok,
         errors_5xx=outcomes.errors_5xx,
         silent_failures=sum(getattr(outcomes, name) for name in SILENT) + unfinished,
@@ -155,8 +161,60 @@ def figures_for(plan: Plan, test: PlanTest, level_number: int, planned: int, res
         server_requests=server_count if not final.missing else None,  # None: not measured, no reconciliation
         admin_polls=len(admin),
         admin_polls_ok=sum(1 for s in admin if s.ok),
-        **extra,
+        recovery_sent=recovery.sent if recovery else None,
+        recovery_ok=recovery.ok if recovery else 0,
+        recovery_detail=recovery.detail if recovery else "",
+        memory_growth_pct=memory_growth_pct,
     )
+
+
+def poll_summary(samples: list[PollSample]) -> PollSummary:
+    return PollSummary(count=len(samples), failed=tuple(PollFailure(s.source, s.at, s.error or "") for s in samples if not s.ok),
+                       max_duration_s=max((s.duration_s for s in samples), default=0.0))
+
+
+def rss_points(samples: list[PollSample]) -> dict[str, list[tuple[float, float]]]:
+    """(time, RSS bytes) of each node over the polls, for the endurance memory trend."""
+    by_node: dict[str, list[tuple[float, float]]] = {}
+    for s in samples:
+        if s.ok and isinstance(s.value, ClusterStats):
+            for name, node in s.value.nodes.items():
+                rss = node.process.get("rss_bytes")
+                if isinstance(rss, (int, float)):
+                    by_node.setdefault(name, []).append((s.at, float(rss)))
+    return by_node
+
+
+COMPARED_METRICS = {"rps": "ok_rps", "p50": "p50_ms", "p99": "p99_ms"}  # --trinity-compare: name -> what it reads
+
+
+def _compared_value(record: LevelRecord, name: str) -> float | None:
+    if name == "rps":
+        return record.ok_rps
+    return getattr(record.figures, COMPARED_METRICS[name]) if record.figures is not None else None
+
+
+def facts_for(plan: Plan, test: PlanTest, level_number: int, result: LoadResult, figures: LevelFigures,
+              this_run: Iterable[LevelRecord], endurance: EnduranceFact | None,
+              previous: tuple[str, LevelRecord] | None) -> Facts:
+    """Streams (2d), the compared test's same level (2c vs 2b, 2d vs 2a), baselines, 2e's
+    ceiling, and the same level of an earlier run."""
+    ok_rps = result.outcomes.ok / result.elapsed if result.elapsed else 0.0
+    streams = {}
+    if len(result.kinds) > 1 and result.elapsed:
+        streams = {name: StreamFact(k.outcomes.ok / result.elapsed, k.outcomes.ok, k.outcomes.sent) for name, k in result.kinds.items()}
+    compared = None
+    if test.compare_with:
+        other = next((r for r in this_run if r.test_id == test.compare_with and r.level == level_number), None)
+        if other is not None and other.ok_rps and ok_rps:
+            compared = ComparedWith(test.compare_with, other.ok_rps, ok_rps)
+    compare = None
+    if previous is not None:
+        run_id, before = previous
+        after = {"rps": ok_rps, "p50": figures.p50_ms, "p99": figures.p99_ms}
+        compare = CompareFact(run_id, {name: MetricDelta(_compared_value(before, name), after[name]) for name in COMPARED_METRICS})
+    return Facts(streams=streams, compared_with=compared, baselines=baseline_facts(plan, test.id, ok_rps), endurance=endurance,
+                 compare=compare)
 
 
 def memory_growth_pct(points: list[tuple[float, float]]) -> float | None:

@@ -7,7 +7,7 @@ measured is absent (or None), never zero: an unmeasured check is reported as suc
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 
@@ -59,8 +59,19 @@ class LevelFigures:
     def metric(self, source: str, name: str) -> float | None:
         return self.sources.get(source, {}).get(name)
 
-    def to_dict(self) -> dict[str, Any]:
+    def with_sources(self, extra: dict[str, dict[str, float]]) -> LevelFigures:
+        """These figures with more metrics per source (a `pytest_trinity_level_figures` hook's)."""
+        sources = {name: dict(metrics) for name, metrics in self.sources.items()}
+        for name, metrics in extra.items():
+            sources.setdefault(name, {}).update(metrics)
+        return replace(self, sources=sources)
+
+    def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["success_pct"] = self.success_pct
         data["silent_failure_pct"] = self.silent_failure_pct
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LevelFigures:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})

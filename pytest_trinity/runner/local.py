@@ -14,11 +14,12 @@ def start_local(plan: Plan, stack: contextlib.ExitStack, publish_s: float) -> Ta
     `publish_s` is how often nodes publish their snapshot; a small-scale run asks for a
     faster cadence than the plan's so each short level still gets fresh telemetry.
     """
+    from pytest_trinity.reference.cluster import Endpoints as ClusterEndpoints
     from pytest_trinity.reference.cluster import TelemetryTimings, run_cluster
 
     info = stack.enter_context(run_cluster(plan.source, telemetry=TelemetryTimings(publish_s=publish_s), nginx_workers="auto"))
 
-    def endpoints(e) -> Endpoints:
+    def endpoints(e: ClusterEndpoints) -> Endpoints:
         return Endpoints(api=e.api_url, admin=e.admin_url, udp=e.udp)
 
     return Target(

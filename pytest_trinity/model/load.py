@@ -1,0 +1,152 @@
+"""What the load driver did during a level, as the record keeps it: the model it ran, the
+outcome counts, the latency histograms and the per-second series.
+
+The driver's own result types (`pytest_trinity.drivers`) carry the same data with the
+machinery to measure and merge it; `LoadSummary.from_json(result.to_dict())` is the one
+crossing point, so nothing above the drivers depends on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LoadModel:
+    """The load model the driver ran: closed (N requests, C in flight) or open (a rate)."""
+
+    kind: str  # "closed" or "open"
+    requests: int | None = None
+    concurrency: int | None = None
+    rate: float | None = None
+    duration: float | None = None
+    connections: int | None = None
+    late_send_us: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.kind == "open"
+
+    def to_json(self) -> dict[str, Any]:
+        if self.is_open:
+            return {"model": "open", "rate": self.rate, "duration": self.duration, "connections": self.connections,
+                    "late_send_us": self.late_send_us}
+        return {"model": self.kind, "requests": self.requests, "concurrency": self.concurrency}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoadModel:
+        return cls(str(data["model"]), data.get("requests"), data.get("concurrency"), data.get("rate"), data.get("duration"),
+                   data.get("connections"), data.get("late_send_us"))
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """A latency distribution: the encoded HdrHistogram plus a few ready numbers (µs)."""
+
+    encoded: str
+    count: int
+    min_us: int
+    max_us: int
+    mean_us: float
+    percentiles_us: dict[str, int]
+
+    def percentiles_ms(self) -> list[tuple[float, float]]:
+        """(percentile, ms) of the stored percentiles, ascending; zeros left out."""
+        return sorted((float(k.lstrip("p")), v / 1000.0) for k, v in self.percentiles_us.items() if v)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"encoded": self.encoded, "count": self.count, "min_us": self.min_us, "max_us": self.max_us,
+                "mean_us": self.mean_us, "percentiles_us": dict(self.percentiles_us)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Histogram:
+        return cls(str(data["encoded"]), int(data["count"]), int(data["min_us"]), int(data["max_us"]), float(data["mean_us"]),
+                   {str(k): int(v) for k, v in data["percentiles_us"].items()})
+
+
+@dataclass(frozen=True)
+class Second:
+    """One second of the series (t: seconds since the level's load started)."""
+
+    t: int
+    requests: int
+    errors: int
+    p50_us: int
+    p99_us: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": self.t, "requests": self.requests, "errors": self.errors, "p50_us": self.p50_us, "p99_us": self.p99_us}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Second:
+        return cls(int(data["t"]), int(data["requests"]), int(data["errors"]), int(data["p50_us"]), int(data["p99_us"]))
+
+
+@dataclass(frozen=True)
+class KindLoad:
+    """One request kind (a stream of the test) and what became of its requests."""
+
+    name: str
+    outcomes: dict[str, Any]  # outcome class -> count (maps by status code / error text for some classes)
+    latency: Histogram
+    service_time: Histogram
+    cache_hits: Histogram
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "outcomes": dict(self.outcomes), "latency": self.latency.to_json(),
+                "service_time": self.service_time.to_json(), "cache_hits": self.cache_hits.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> KindLoad:
+        return cls(str(data["name"]), dict(data["outcomes"]), Histogram.from_json(data["latency"]),
+                   Histogram.from_json(data["service_time"]), Histogram.from_json(data["cache_hits"]))
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    protocol: str
+    model: LoadModel
+    kinds: dict[str, KindLoad]
+    outcomes: dict[str, Any]  # the totals over all kinds
+    latency: Histogram
+    cache_hits: Histogram
+    requests_per_second: float
+    series: tuple[Second, ...]
+    elapsed: float
+    stop_reason: str
+    shards: int
+    late_sends: int
+    unsent: int
+    max_send_lag_us: int
+    cpu_seconds: float
+    errors: tuple[str, ...]
+    peak_rss_bytes: int
+    peak_connections: int
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stop_reason == "interrupted"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "model": self.model.to_json(), "kinds": {n: k.to_json() for n, k in self.kinds.items()},
+                "totals": {"outcomes": dict(self.outcomes), "latency": self.latency.to_json(), "cache_hits": self.cache_hits.to_json(),
+                           "requests_per_second": self.requests_per_second},
+                "series": [s.to_json() for s in self.series], "elapsed": self.elapsed, "stop_reason": self.stop_reason,
+                "interrupted": self.interrupted, "shards": self.shards, "late_sends": self.late_sends, "unsent": self.unsent,
+                "max_send_lag_us": self.max_send_lag_us, "cpu_seconds": self.cpu_seconds, "errors": list(self.errors),
+                "peak_rss_bytes": self.peak_rss_bytes, "peak_connections": self.peak_connections}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoadSummary:
+        totals = data["totals"]
+        return cls(
+            protocol=str(data["protocol"]), model=LoadModel.from_json(data["model"]),
+            kinds={str(n): KindLoad.from_json(k) for n, k in data["kinds"].items()}, outcomes=dict(totals["outcomes"]),
+            latency=Histogram.from_json(totals["latency"]), cache_hits=Histogram.from_json(totals["cache_hits"]),
+            requests_per_second=float(totals["requests_per_second"]), series=tuple(Second.from_json(s) for s in data["series"]),
+            elapsed=float(data["elapsed"]), stop_reason=str(data["stop_reason"]), shards=int(data["shards"]),
+            late_sends=int(data.get("late_sends", 0)), unsent=int(data.get("unsent", 0)),
+            max_send_lag_us=int(data.get("max_send_lag_us", 0)), cpu_seconds=float(data.get("cpu_seconds", 0.0)),
+            errors=tuple(str(e) for e in data.get("errors", ())), peak_rss_bytes=int(data.get("peak_rss_bytes", 0)),
+            peak_connections=int(data.get("peak_connections", 0)))
