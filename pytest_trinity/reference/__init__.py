@@ -5,6 +5,7 @@
 """
 
 from pytest_trinity.reference.cluster import ClusterInfo, Endpoints, NodeInfo, TelemetryTimings, run_cluster
+from pytest_trinity.reference.dialect import Dialect
 from pytest_trinity.reference.secrets import KeySpec, Secret
 
-__all__ = ["ClusterInfo", "Endpoints", "KeySpec", "NodeInfo", "Secret", "TelemetryTimings", "run_cluster"]
+__all__ = ["ClusterInfo", "Dialect", "Endpoints", "KeySpec", "NodeInfo", "Secret", "TelemetryTimings", "run_cluster"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from pytest_trinity.reference.cluster import DEFAULT_PLAN, run_cluster
+from pytest_trinity.reference.dialect import Dialect
 from pytest_trinity.services import ServiceError
 
 
@@ -24,7 +25,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--dsn", help="PostgreSQL DSN for usage_logs (default: SQLite in the cluster dir)")
     p.add_argument("--postgres", action="store_true", help="start a throw-away PostgreSQL for usage_logs")
     p.add_argument("--mode", help="profile applied at start (default: the plan's restore profile)")
+    p.add_argument("--dialect", type=Path, metavar="FILE.json",
+                   help="report under other names (a JSON dialect: fields, counters, config_keys, refusals; default: the standard contract)")
     return p.parse_args(argv)
+
+
+def _without_password(dsn: str) -> str:
+    """The DSN as it may be printed: any password replaced by ***."""
+    parts = urlsplit(dsn)
+    if not parts.password:
+        return dsn
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,12 +49,17 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
+        dialect = Dialect.from_file(args.dialect) if args.dialect is not None else None
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         with contextlib.ExitStack() as stack:
             dsn = args.dsn
             if args.postgres:
                 from pytest_trinity.services.postgres import run_postgres
                 dsn = stack.enter_context(run_postgres()).dsn
-            info = stack.enter_context(run_cluster(args.plan, faults=args.faults, dsn=dsn, mode=args.mode))
+            info = stack.enter_context(run_cluster(args.plan, faults=args.faults, dsn=dsn, mode=args.mode, dialect=dialect))
             print("pytest-trinity reference cluster is up", flush=True)
             for node in info.nodes.values():
                 print(f"  node {node.name:<7} api {node.api_url}  admin {node.admin_url}  udp {node.udp[0]}:{node.udp[1]}")
@@ -53,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  usage_logs     {'PostgreSQL ' + _without_password(dsn) if dsn else 'SQLite in ' + str(info.cluster_dir)}")
             print(f"  keys and admin token: {info.secrets_file} (mode 0600; public key id {info.public_key_id}, "
                   f"partner key id {info.partner_key_id})")
+            if not info.dialect.is_identity:
+                print(f"  dialect        {args.dialect}")
             print(f"  faults {'enabled' if info.faults_enabled else 'disabled'}; Ctrl-C stops everything", flush=True)
             while not stop.wait(0.5):
                 pass
@@ -66,12 +85,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _without_password(dsn: str) -> str:
-    """The DSN as it may be printed: any password replaced by ***."""
-    parts = urlsplit(dsn)
-    if not parts.password:
-        return dsn
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

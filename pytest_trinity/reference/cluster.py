@@ -16,9 +16,11 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pytest_trinity.plan import Plan, load_plan
 from pytest_trinity.reference.config import NodeConfig
+from pytest_trinity.reference.dialect import IDENTITY, Dialect
 from pytest_trinity.reference.lb import LOOPBACK, http_block, make_certificates, stream_block
 from pytest_trinity.reference.secrets import ClusterSecrets, KeySpec, Secret
 from pytest_trinity.services import Daemon, ServiceError, free_port, wait_for_tcp
@@ -71,6 +73,7 @@ class ClusterInfo:
     snapshot_ttl_s: float
     pids: tuple[int, ...] = field(default=())   # every process the cluster runs (redis, nodes, nginx)
     ports: tuple[int, ...] = field(default=())  # every loopback port it listens on
+    dialect: Dialect = IDENTITY                 # the names the nodes report under
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts the load balancer's CA (and the system's)."""
@@ -105,15 +108,19 @@ def _distinct_port(kind: str, taken: list[int], attempts: int = 32) -> int:
     raise ServiceError("no distinct free loopback port found")
 
 
-def _get_json(url: str, token: str, timeout: float = 2.0, context: ssl.SSLContext | None = None) -> dict:
+def _get_json(url: str, token: str, timeout: float = 2.0, context: ssl.SSLContext | None = None) -> dict[str, Any]:
     req = urllib.request.Request(url, headers={"X-Admin-Token": token})
     with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:  # noqa: S310 (loopback only)
-        return json.loads(resp.read())
+        data = json.loads(resp.read())
+    if not isinstance(data, dict):
+        raise ValueError(f"{url} answered {type(data).__name__}, not a JSON object")
+    return data
 
 
 def _wait_cluster(admin_url: str, token: str, nodes: tuple[str, ...], daemons: list[Daemon], timeout: float,
-                  context: ssl.SSLContext | None = None) -> None:
-    """Until cluster-stats (read through `admin_url`) lists every started node."""
+                  context: ssl.SSLContext | None = None, dialect: Dialect = IDENTITY) -> None:
+    """Until cluster-stats (read through `admin_url`, answered under `dialect`) lists every started node."""
+    f_nodes = dialect.field("nodes")
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
@@ -122,9 +129,9 @@ def _wait_cluster(admin_url: str, token: str, nodes: tuple[str, ...], daemons: l
                 raise ServiceError(f"{d.name} exited while the cluster was starting; its log says:\n{d.log_tail()}")
         try:
             view = _get_json(f"{admin_url}/admin/cluster-stats", token, context=context)
-            if all(n in view["nodes"] for n in nodes):
+            if all(n in view[f_nodes] for n in nodes):
                 return
-            last = f"missing {sorted(set(nodes) - set(view['nodes']))}"
+            last = f"missing {sorted(set(nodes) - set(view[f_nodes]))}"
         except (OSError, urllib.error.URLError, ValueError, KeyError) as exc:
             last = str(exc)
         time.sleep(0.1)
@@ -150,13 +157,18 @@ def run_cluster(
     nginx_worker_connections: int = 4096,
     health_timeout: float = HEALTH_TIMEOUT_S,
     workdir: Path | None = None,
+    dialect: Dialect | None = None,
 ) -> Iterator[ClusterInfo]:
     """Start the reference cluster on 127.0.0.1 and yield its `ClusterInfo`; stop it on exit.
 
     `mode`/`adaptive_enabled` default to the plan's restore (production) profile and governor.
     `nodes` defaults to the plan's nodes (a subset runs fewer; cluster-stats then reports the
     others missing). `extra_keys` are added to the generated public and partner keys.
+    `dialect` renames what the nodes report (snapshots, cluster-stats, the system-mode echo,
+    API error words); None is the standard contract.
     """
+    if dialect is None:
+        dialect = IDENTITY
     plan_file = Path(plan_path or DEFAULT_PLAN).resolve()
     plan: Plan = load_plan(plan_file)
     names = tuple(nodes or plan.telemetry.nodes)
@@ -199,6 +211,7 @@ def run_cluster(
                 sqlite_path=str(cluster_dir / "usage_logs.sqlite3"), dsn=dsn, faults_enabled=faults,
                 mode=start_mode, adaptive_enabled=plan.restore.governor if adaptive_enabled is None else adaptive_enabled,
                 publish_s=publish_s, snapshot_ttl_s=ttl_s, governor_limit=governor_limit, udp_sockets=udp_sockets,
+                dialect=dialect,
             )
             cfg_path = cluster_dir / f"node-{name}.json"
             cfg.to_file(cfg_path)
@@ -219,7 +232,7 @@ def run_cluster(
         first = infos[names[0]]
         direct_node = infos.get("main", first)
         direct = Endpoints(direct_node.api_url, direct_node.admin_url, direct_node.udp)
-        _wait_cluster(direct.admin_url, secrets.admin_token.value, names, daemons, health_timeout)
+        _wait_cluster(direct.admin_url, secrets.admin_token.value, names, daemons, health_timeout, dialect=dialect)
 
         ca_file: Path | None = None
         balanced = direct
@@ -236,7 +249,7 @@ def run_cluster(
             daemons.append(nginx)
             balanced = Endpoints(f"https://{LOOPBACK}:{lb_api}", f"https://{LOOPBACK}:{lb_admin}", (LOOPBACK, lb_udp))
             context = ssl.create_default_context(cafile=str(ca_file))
-            _wait_cluster(balanced.admin_url, secrets.admin_token.value, names, daemons, health_timeout, context)
+            _wait_cluster(balanced.admin_url, secrets.admin_token.value, names, daemons, health_timeout, context, dialect)
 
         yield ClusterInfo(
             nodes=infos, direct=direct, balanced=balanced,
@@ -244,5 +257,5 @@ def run_cluster(
             public_key_id=public.key_id, partner_key_id=partner.key_id, extra_keys=tuple(extra_keys),
             redis_url=redis.url, ca_file=ca_file, dsn=dsn, plan_path=plan_file, faults_enabled=faults,
             cluster_dir=cluster_dir, secrets_file=secrets_file, publish_s=publish_s, snapshot_ttl_s=ttl_s,
-            pids=tuple(d.proc.pid for d in daemons if d.proc is not None), ports=tuple(ports),
+            pids=tuple(d.proc.pid for d in daemons if d.proc is not None), ports=tuple(ports), dialect=dialect,
         )

@@ -7,8 +7,11 @@ plan file itself. Only launcher choices (ports, paths, overrides) travel in this
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
+
+from pytest_trinity.reference.dialect import IDENTITY, Dialect
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,18 @@ class NodeConfig:
     rest_latency_ms: float = 20.0  # how slow the simulated REST fallback is
     feed_tick_ms: float = 250.0    # how often each simulated exchange feed ticks
     max_stall_s: float = 120.0     # upper bound of the stall fault
+    dialect: Dialect = IDENTITY    # the names the node reports under (default: the standard contract)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["dialect"] = self.dialect.to_dict()
+        return data
 
     def to_file(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        path.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
 
     @classmethod
-    def from_file(cls, path: Path | str) -> "NodeConfig":
-        return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+    def from_file(cls, path: Path | str) -> NodeConfig:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data["dialect"] = Dialect.from_dict(data.get("dialect") or {})
+        return cls(**data)

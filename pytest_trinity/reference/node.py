@@ -26,7 +26,6 @@ from pytest_trinity.reference.api import Api
 from pytest_trinity.reference.config import NodeConfig
 from pytest_trinity.reference.counters import Counters, Derived
 from pytest_trinity.reference.db import DbPool, PostgresBackend, SqliteBackend
-from pytest_trinity.reference.dialect import IDENTITY
 from pytest_trinity.reference.governor import Governor
 from pytest_trinity.reference.httpserver import serve_http
 from pytest_trinity.reference.keys import KeyRing
@@ -47,7 +46,7 @@ class Node:
     def __init__(self, cfg: NodeConfig, plan: Plan, secrets: ClusterSecrets) -> None:
         self.cfg = cfg
         self.name = cfg.node
-        dialect = IDENTITY
+        dialect = cfg.dialect
         self.counters = counters = Counters()
         self.redis = aioredis.Redis.from_url(cfg.redis_url, socket_connect_timeout=5, socket_timeout=10)
         self.keys = KeyRing(secrets.keys, counters)
