@@ -108,7 +108,8 @@ def main() -> int:
 
     node_pc = node_rps / max(node_cores, 1e-6)
     nginx_pc = nginx_rps / max(nginx_cores, 1e-6)
-    print(f"wrk -t1 -c{args.connections} -d{args.duration:g}s, GET /price ({len(body)}-byte body), server on CPU {SERVER_CPU}, wrk on CPU {CLIENT_CPU}")
+    print(f"wrk -t1 -c{args.connections} -d{args.duration:g}s, GET /price ({len(body)}-byte body), "
+          f"server on CPU {SERVER_CPU}, wrk on CPU {CLIENT_CPU}")
     print(f"{'server':<22}{'req/s':>12}{'cores used':>12}{'req/s per core':>16}")
     print(f"{'reference node (main)':<22}{node_rps:>12,.0f}{node_cores:>12.2f}{node_pc:>16,.0f}")
     print(f"{'nginx return 200':<22}{nginx_rps:>12,.0f}{nginx_cores:>12.2f}{nginx_pc:>16,.0f}")

@@ -6,8 +6,9 @@ between processes and merged with decode/add.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
@@ -32,7 +33,8 @@ def fold(hist: HdrHistogram, raw: Iterable[int]) -> int:
 
 
 def encode(hist: HdrHistogram) -> str:
-    return hist.encode().decode("ascii")
+    text: str = hist.encode().decode("ascii")  # hdrh is untyped
+    return text
 
 
 def decode(encoded: str) -> HdrHistogram:
@@ -63,14 +65,14 @@ class Latency:
     percentiles_us: dict[str, int]
 
     @classmethod
-    def from_histogram(cls, hist: HdrHistogram) -> "Latency":
+    def from_histogram(cls, hist: HdrHistogram) -> Latency:
         count = hist.get_total_count()
         pct = {f"p{p:g}": (hist.get_value_at_percentile(p) if count else 0) for p in PERCENTILES}
         return cls(encode(hist), count, hist.get_min_value() if count else 0, hist.get_max_value() if count else 0,
                    round(hist.get_mean_value(), 3) if count else 0.0, pct)
 
     @classmethod
-    def empty(cls) -> "Latency":
+    def empty(cls) -> Latency:
         return cls.from_histogram(new_histogram())
 
     def histogram(self) -> HdrHistogram:
@@ -86,7 +88,7 @@ class Latency:
     def percentile_ms(self, p: float) -> float:
         return self.percentile_us(p) / 1000.0
 
-    def __add__(self, other: "Latency") -> "Latency":
+    def __add__(self, other: Latency) -> Latency:
         return Latency.from_histogram(merge_encoded([self.encoded, other.encoded]))
 
     def __repr__(self) -> str:
@@ -97,7 +99,7 @@ class Latency:
                 "mean_us": self.mean_us, "percentiles_us": dict(self.percentiles_us)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Latency":
+    def from_dict(cls, data: dict[str, Any]) -> Latency:
         return cls(data["encoded"], int(data["count"]), int(data["min_us"]), int(data["max_us"]),
                    float(data["mean_us"]), {k: int(v) for k, v in data["percentiles_us"].items()})
 
@@ -122,7 +124,7 @@ class SecondSample:
                 "p50_us": self.p50_us, "p99_us": self.p99_us}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SecondSample":
+    def from_dict(cls, data: dict[str, Any]) -> SecondSample:
         return cls(int(data["t"]), int(data["requests"]), int(data["errors"]), int(data["p50_us"]),
                    int(data["p99_us"]), data.get("encoded", ""))
 

@@ -141,7 +141,7 @@ class MmsgIO:
             self.packed = 0
 
     def _send(self, n: int) -> int:
-        sent = _sendmmsg(self.fd, self.smsgs_addr, n, 0)
+        sent: int = _sendmmsg(self.fd, self.smsgs_addr, n, 0)
         if sent < 0:
             return -ctypes.get_errno()
         return sent

@@ -32,7 +32,7 @@ class KindResult:
     service_time: Latency
     cache_hits: Latency
 
-    def __add__(self, other: "KindResult") -> "KindResult":
+    def __add__(self, other: KindResult) -> KindResult:
         return KindResult(self.name, self.outcomes + other.outcomes, self.latency + other.latency,
                           self.service_time + other.service_time, self.cache_hits + other.cache_hits)
 
@@ -41,7 +41,7 @@ class KindResult:
                 "service_time": self.service_time.to_dict(), "cache_hits": self.cache_hits.to_dict()}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "KindResult":
+    def from_dict(cls, d: dict[str, Any]) -> KindResult:
         return cls(d["name"], Outcomes.from_dict(d["outcomes"]), Latency.from_dict(d["latency"]),
                    Latency.from_dict(d["service_time"]), Latency.from_dict(d["cache_hits"]))
 
@@ -63,13 +63,14 @@ class ShardResult:
     peak_connections: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "peak_rss_bytes": self.peak_rss_bytes, "peak_connections": self.peak_connections, "kinds": [k.to_dict() for k in self.kinds],
+        return {"index": self.index, "peak_rss_bytes": self.peak_rss_bytes, "peak_connections": self.peak_connections,
+                "kinds": [k.to_dict() for k in self.kinds],
                 "series": [dict(s.to_dict(), encoded=s.encoded) for s in self.series], "elapsed": self.elapsed,
                 "stop_reason": self.stop_reason, "late_sends": self.late_sends, "unsent": self.unsent,
                 "max_send_lag_us": self.max_send_lag_us, "cpu_seconds": self.cpu_seconds}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ShardResult":
+    def from_dict(cls, d: dict[str, Any]) -> ShardResult:
         return cls(d["index"], tuple(KindResult.from_dict(k) for k in d["kinds"]),
                    tuple(SecondSample.from_dict(s) for s in d["series"]), d["elapsed"], d["stop_reason"],
                    d.get("late_sends", 0), d.get("unsent", 0), d.get("max_send_lag_us", 0), d.get("cpu_seconds", 0.0),
@@ -138,7 +139,7 @@ class LoadResult:
 
     @classmethod
     def merge(cls, protocol: str, model: dict[str, Any], shards: list[ShardResult],
-              stop_reason: str | None = None, errors: tuple[str, ...] = ()) -> "LoadResult":
+              stop_reason: str | None = None, errors: tuple[str, ...] = ()) -> LoadResult:
         kinds: dict[str, KindResult] = {}
         for sh in shards:
             for k in sh.kinds:
@@ -174,7 +175,7 @@ class LoadResult:
                 "peak_rss_bytes": self.peak_rss_bytes, "peak_connections": self.peak_connections}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "LoadResult":
+    def from_dict(cls, d: dict[str, Any]) -> LoadResult:
         return cls(d["protocol"], dict(d["model"]), {n: KindResult.from_dict(k) for n, k in d["kinds"].items()},
                    tuple(SecondSample.from_dict(s) for s in d["series"]), d["elapsed"], d["stop_reason"],
                    d["shards"], d.get("late_sends", 0), d.get("unsent", 0), d.get("max_send_lag_us", 0),

@@ -148,7 +148,7 @@ def udp_server(port: int, timeout_ms: int) -> None:
             sock.sendto(out, addr)
         try:
             data, addr = sock.recvfrom(2048)
-        except socket.timeout:
+        except TimeoutError:
             continue
         if data == b"stats":
             sock.sendto(json.dumps(counts).encode(), addr)
@@ -173,7 +173,7 @@ def udp_server(port: int, timeout_ms: int) -> None:
 
 def main(argv: list[str]) -> None:
     kind, port = argv[0], int(argv[1])
-    opts = dict(zip(argv[2::2], argv[3::2]))
+    opts = dict(zip(argv[2::2], argv[3::2], strict=False))
     if kind == "udp":
         udp_server(port, int(opts["--timeout-ms"]))
         return

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from pytest_trinity.drivers import (ClosedModel, HttpRequest, LoadResult, LoadSpec, Target, UdpRequest,
-                                    WorkerError, run_load, run_load_inline, split)
+from pytest_trinity.drivers import ClosedModel, HttpRequest, LoadResult, LoadSpec, Target, UdpRequest, WorkerError, run_load, run_load_inline, split
 from pytest_trinity.services.nginx import run_nginx
 from pytest_trinity.services.ports import free_port
 
