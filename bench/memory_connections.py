@@ -16,7 +16,8 @@ import resource
 
 from _support import cpu_model, free_port, run_nginx, static_site_conf
 
-from pytest_trinity.drivers import ClosedModel, HttpRequest, LoadSpec, Target, raise_nofile_limit, run_load
+from pytest_trinity.drivers import ClosedModel, HttpRequest, LoadSpec, Target, run_load
+from pytest_trinity.oslimits import raise_nofile_limit
 
 GIB = 1 << 30
 HEADROOM = 512  # descriptors a worker needs besides its connections

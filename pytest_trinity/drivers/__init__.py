@@ -9,20 +9,21 @@ several processes, HdrHistogram latencies. This module only re-exports the publi
 
 `run_load_async(spec)` runs the same spec as one shard inside a running event loop. Scripts
 calling `run_load` need the usual `if __name__ == "__main__":` guard (workers re-import it).
+A UDP codec other than JSON is named by import path: `UdpRequest(..., codec="pkg.mod:factory")`.
 """
 
-from pytest_trinity.drivers.codec import Codec, JsonCodec, register_codec
+from pytest_trinity.drivers.codec import Codec, JsonCodec
 from pytest_trinity.drivers.latency import Latency, SecondSample
 from pytest_trinity.drivers.outcomes import Outcomes
+from pytest_trinity.drivers.registry import driver_for, register_driver
 from pytest_trinity.drivers.result import KindResult, LoadResult, ShardResult
 from pytest_trinity.drivers.runner import Progress, WorkerError, run_load, run_load_async, run_load_inline
-from pytest_trinity.drivers.shard import raise_nofile_limit, run_shard, run_shard_async
-from pytest_trinity.drivers.spec import (ClosedModel, HttpRequest, LoadSpec, OpenModel, ShardSpec, Target,
-                                         UdpRequest, split)
+from pytest_trinity.drivers.shard import run_shard, run_shard_async
+from pytest_trinity.drivers.spec import ClosedModel, HttpRequest, LoadSpec, OpenModel, ShardSpec, Target, UdpRequest, split
 
 __all__ = [
     "ClosedModel", "Codec", "HttpRequest", "JsonCodec", "KindResult", "Latency", "LoadResult", "LoadSpec",
     "OpenModel", "Outcomes", "Progress", "SecondSample", "ShardResult", "ShardSpec", "Target", "UdpRequest",
-    "WorkerError", "raise_nofile_limit", "register_codec", "run_load", "run_load_async", "run_load_inline",
+    "WorkerError", "driver_for", "register_driver", "run_load", "run_load_async", "run_load_inline",
     "run_shard", "run_shard_async", "split",
 ]

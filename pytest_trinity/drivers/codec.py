@@ -1,13 +1,16 @@
 """UDP request/reply codecs. A codec turns a request id into datagram bytes and a reply
 datagram back into (id, error text or None). The default is DESIGN.md's JSON codec:
 `{"id":<u64>,"key":"…","symbol":"…"}` → `{"id":<same>,"symbol","price","ts"}` or
-`{"id":…,"error":"…"}`. Other codecs register under a name with `register_codec`.
+`{"id":…,"error":"…"}`. Any other codec is named by import path, "package.module:factory",
+so that every worker process resolves it by importing that module (`make_codec`).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from pytest_trinity.drivers.spec import UdpRequest
 
@@ -60,17 +63,23 @@ class JsonCodec:
 
 
 CodecFactory = Callable[[UdpRequest], Codec]
-_CODECS: dict[str, CodecFactory] = {"json": JsonCodec}
-
-
-def register_codec(name: str, factory: CodecFactory) -> None:
-    """Make a codec available to `UdpRequest(codec=name)` (register it in the worker too,
-    e.g. at import time of the module that defines it)."""
-    _CODECS[name] = factory
 
 
 def make_codec(kind: UdpRequest) -> Codec:
+    """The codec `kind.codec` names: "json", or "package.module:factory" (the module is
+    imported here, in the worker; `factory(kind)` returns the codec). A name that does not
+    resolve raises ValueError naming it."""
+    name = kind.codec
+    if name == "json":
+        return JsonCodec(kind)
+    module_name, sep, attr = name.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"unknown UDP codec {name!r}: use 'json' or 'package.module:factory'")
     try:
-        return _CODECS[kind.codec](kind)
-    except KeyError:
-        raise ValueError(f"unknown UDP codec {kind.codec!r}; known: {sorted(_CODECS)}") from None
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"UDP codec {name!r} does not resolve: {type(exc).__name__}: {exc}") from None
+    if not callable(factory):
+        raise ValueError(f"UDP codec {name!r} is not a factory (not callable)")
+    codec: Codec = factory(kind)
+    return codec

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections import deque
 from time import monotonic_ns
 from typing import Any
 
 import httptools
 
+from pytest_trinity.drivers.core import KindState, ShardRun
 from pytest_trinity.drivers.openplan import OpenPlan
-from pytest_trinity.drivers.shard import KindState, ShardRun
-from pytest_trinity.drivers.spec import OpenModel, Target
+from pytest_trinity.drivers.registry import register_driver
+from pytest_trinity.drivers.spec import HttpRequest, OpenModel, Target
 
 _ParserError = httptools.HttpParserError
 
@@ -42,19 +42,19 @@ class HttpConnection:
     __slots__ = ("run", "driver", "transport", "parser", "kind", "t_send", "t_plan", "busy", "body",
                  "got", "closed", "view", "open", "write", "feed", "status", "keep_alive")
 
-    def __init__(self, driver: "HttpDriver") -> None:
+    def __init__(self, driver: HttpDriver) -> None:
         self.driver = driver
         self.run = driver.run
         self.view = driver.run.view
         self.transport: Any = None
         self.parser: Any = None
-        self.kind: KindState | None = None
+        self.kind: KindState  # set by each send; read only while `busy`
         self.t_send = 0
         self.t_plan = 0
         self.busy = False
         self.body = b""
         self.got = 0
-        self.closed: asyncio.Future = driver.loop.create_future()
+        self.closed: asyncio.Future[None] = driver.loop.create_future()
         self.open = driver.open
 
     # --- asyncio callbacks ---------------------------------------------------------------
@@ -86,7 +86,7 @@ class HttpConnection:
         self.driver.conns.discard(self)
         if self.busy:
             self.busy = False
-            self.kind.tally.reset += 1  # type: ignore[union-attr]
+            self.kind.tally.reset += 1
         self.driver.forget(self)
         if not self.closed.done():
             self.closed.set_result(None)
@@ -102,20 +102,20 @@ class HttpConnection:
         self.got = 0
         code = self.status()
         lat = (now - self.t_plan) // 1000
-        kind.raw.append(lat)  # type: ignore[union-attr]
+        kind.raw.append(lat)
         if self.open:
-            kind.raw_service.append((now - self.t_send) // 1000)  # type: ignore[union-attr]
+            kind.raw_service.append((now - self.t_send) // 1000)
         body = self.body
         if body:
             self.body = b""
         if 200 <= code <= 299:
-            kind.tally.ok += 1  # type: ignore[union-attr]
-            probe = kind.cache_probe  # type: ignore[union-attr]
-            if probe is not None and probe in body and kind.cache_re.search(body):  # type: ignore[union-attr]
-                kind.tally.cache_hits += 1  # type: ignore[union-attr]
-                kind.raw_cache.append(lat)  # type: ignore[union-attr]
+            kind.tally.ok += 1
+            probe = kind.cache_probe
+            if probe is not None and probe in body and kind.cache_re.search(body):
+                kind.tally.cache_hits += 1
+                kind.raw_cache.append(lat)
         else:
-            kind.tally.status(code, body)  # type: ignore[union-attr]
+            kind.tally.status(code, body, kind.refusals)
         if not self.keep_alive():
             self.transport.close()
             return
@@ -151,7 +151,7 @@ class HttpConnection:
         """End the in-flight request with `outcome` and drop the connection."""
         if self.busy:
             self.busy = False
-            tally = self.kind.tally  # type: ignore[union-attr]
+            tally = self.kind.tally
             setattr(tally, outcome, getattr(tally, outcome) + 1)
         if self.transport is not None:
             self.transport.abort()
@@ -197,28 +197,18 @@ class HttpDriver(OpenPlan):
     """Runs one shard's HTTP load (closed or open model)."""
 
     def __init__(self, run: ShardRun) -> None:
-        self.run = run
-        self.loop = asyncio.get_running_loop()
-        spec = run.spec
-        self.target = spec.target
+        super().__init__(run)
+        self.target = run.spec.target
         self.ssl = client_ssl_context(self.target)
         host_header = self.target.header_host()
         for k in run.kinds:
+            if not isinstance(k.spec, HttpRequest):
+                raise TypeError(f"the HTTP driver got a {type(k.spec).__name__} ({k.name!r})")
             k.payload = k.spec.request_bytes(host_header)
         self.conns: set[HttpConnection] = set()
         self.conn_class = StreamHttpConnection if _is_uvloop(self.loop) else BufferedHttpConnection
-        self.open = run.open
         self.idle: list[HttpConnection] = []
-        self.backlog: deque[int] = deque()
-        self.planned = 0
-        self.ns_per_request = 0.0
-        self.next_plan_ns = 0
-        self.plan_end_ns = 0
-        self.generating = False
-        self.started = False
-        self.slots: list[asyncio.Task] = []
-        self.all_done: asyncio.Future = self.loop.create_future()
-        run.stop_hooks.append(self.on_stop)
+        self.slots: list[asyncio.Task[None]] = []
         run.housekeepers.append(self.check_timeouts)
 
     # --- connections ---------------------------------------------------------------------
@@ -244,7 +234,7 @@ class HttpDriver(OpenPlan):
         while self.wanted():
             try:
                 conn = await self.connect()
-            except (OSError, asyncio.TimeoutError, ssl.SSLError):
+            except (OSError, TimeoutError, ssl.SSLError):
                 self.connect_failed()
                 await asyncio.sleep(0.001 if not self.open else 0.01)
                 continue
@@ -290,26 +280,30 @@ class HttpDriver(OpenPlan):
                 pass
             self._maybe_done()
 
-    # --- open model ----------------------------------------------------------------------
-    def _generate(self) -> None:
-        """Timer: plan what is due, hand it to idle connections, re-arm. Completions also
-        plan inline (`next`), so the timer need not fire more often than once a millisecond
-        (a shorter uvloop timer would spin the loop)."""
-        if not self.generating or self.run.stopping:
-            return
-        now = monotonic_ns()
+    # --- open-plan hooks -----------------------------------------------------------------
+    def _send_due(self) -> None:
+        """Hand the due sends to idle connections."""
         run = self.run
         backlog = self.backlog
-        self._fill_due(now)
-        while backlog and self.idle:
-            conn = self.idle.pop()
-            conn.send(run.pick(), self._plan_for_send())
-        self._rearm(now)
+        idle = self.idle
+        while backlog and idle:
+            idle.pop().send(run.pick(), self._plan_for_send())
 
-    def _maybe_done(self) -> None:
-        if self.open and self.started and not self.generating and not self.backlog and not self.all_done.done():
-            if not any(c.busy for c in self.conns):
-                self.all_done.set_result(None)
+    def _in_flight(self) -> bool:
+        return any(c.busy for c in self.conns)
+
+    def _drained(self) -> None:
+        self.done.set_result(None)
+
+    def _abandon_in_flight(self) -> None:
+        for conn in list(self.conns):
+            if conn.busy:
+                conn.busy = False
+                conn.kind.tally.abandoned += 1
+            if conn.transport is not None:
+                conn.transport.abort()
+        for task in self.slots:
+            task.cancel()
 
     # --- bounds --------------------------------------------------------------------------
     def check_timeouts(self, now: int) -> None:
@@ -320,52 +314,25 @@ class HttpDriver(OpenPlan):
         while backlog and backlog[0] < limit:  # waited a whole timeout for a connection: give up
             backlog.popleft()
             self.run.unsent += 1
-        if self.open and self.started and not self.generating and not self.all_done.done():
+        if self.started and not self.generating and not self.done.done():
             # In-flight requests of a finished open run get one timeout to come back. (Not while
             # the connections are still being opened: then nothing has been planned yet.)
             if now > self.plan_end_ns + self.run.timeout_ns:
                 self.on_stop()
-                self.all_done.set_result(None)
+                self.done.set_result(None)
 
-    def on_stop(self) -> None:
-        self.generating = False
-        self.run.unsent += len(self.backlog)
-        self.backlog.clear()
-        for conn in list(self.conns):
-            if conn.busy:
-                conn.busy = False
-                conn.kind.tally.abandoned += 1  # type: ignore[union-attr]
-            if conn.transport is not None:
-                conn.transport.abort()
-        for task in self.slots:
-            task.cancel()
-
+    # --- running -------------------------------------------------------------------------
     async def drive(self) -> None:
         run = self.run
-        if isinstance(run.model, OpenModel):
-            m = run.model
-            self.late_send_us = m.late_send_us
-            self.ns_per_request = 1e9 / m.rate
-            n_slots = min(m.connections, max(1, run.total))
-        else:
-            n_slots = min(run.model.concurrency, run.total)
+        model = run.model
+        n_slots = min(model.connections, max(1, run.total)) if isinstance(model, OpenModel) else min(model.concurrency, run.total)
         if run.total <= 0:
             return
         self.slots = [asyncio.ensure_future(self.slot()) for _ in range(n_slots)]
-        if self.open:
-            # connections first (bounded by the timeout), then the clock starts
-            deadline = self.loop.time() + run.spec.timeout
-            while len(self.idle) < n_slots and self.loop.time() < deadline and not run.stopping:
-                if all(t.done() for t in self.slots):
-                    break
-                await asyncio.sleep(0.005)
-            self.plan_start_ns = monotonic_ns()
-            self.next_plan_ns = self.plan_start_ns
-            self.plan_end_ns = self.plan_start_ns + int(run.model.duration * 1e9)
-            self.generating = True
-            self.started = True
-            self._generate()
-            await self.all_done
+        if isinstance(model, OpenModel):
+            await self._connect_all(n_slots)
+            self._start_plan(model)
+            await self.done
             self.generating = False
             for conn in list(self.conns):
                 conn.transport.close()
@@ -373,6 +340,17 @@ class HttpDriver(OpenPlan):
                 t.cancel()
         await asyncio.gather(*self.slots, return_exceptions=True)
 
+    async def _connect_all(self, n_slots: int) -> None:
+        """Open model: connections first (bounded by the timeout), then the clock starts."""
+        deadline = self.loop.time() + self.run.spec.timeout
+        while len(self.idle) < n_slots and self.loop.time() < deadline and not self.run.stopping:
+            if all(t.done() for t in self.slots):
+                break
+            await asyncio.sleep(0.005)
+
 
 async def drive_http(run: ShardRun) -> None:
     await HttpDriver(run).drive()
+
+
+register_driver("http", drive_http)

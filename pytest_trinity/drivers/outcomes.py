@@ -1,7 +1,7 @@
 """Outcome counting: a cheap mutable tally for the hot path, a frozen summable record for results.
 
 Every request ends in exactly one outcome class: ok (2xx); unauthorized (401); rate_limited
-and monthly_cap (429, told apart by the JSON body's "error"); other 4xx by code; 5xx by
+and monthly_cap (429, told apart by a word in the body, per the kind's `refusals`); other 4xx by code; 5xx by
 code; other statuses by code; timeout; connect_error; reset; protocol_error; for UDP: lost,
 late, and error replies by their error text. `sent` counts requests actually put on the
 wire; `abandoned` those still in flight when the run ended (time limit or interrupt).
@@ -16,11 +16,35 @@ SCALAR_FIELDS = ("sent", "ok", "cache_hits", "unauthorized", "rate_limited", "mo
                  "connect_error", "reset", "protocol_error", "lost", "late", "abandoned")
 MAP_FIELDS = ("client_errors", "server_errors", "other_status", "error_replies")
 
+# (Tally attribute, body word as bytes), prepared once per kind from HttpRequest.refusals
+Refusals = tuple[tuple[str, bytes], ...]
+
+
+def prepare_refusals(refusals: tuple[tuple[str, str], ...]) -> Refusals:
+    return tuple((outcome, word.encode()) for outcome, word in refusals)
+
 
 class Tally:
     """Mutable per-kind counters for one shard's event loop (never shared across threads)."""
 
     __slots__ = SCALAR_FIELDS + MAP_FIELDS
+    sent: int
+    ok: int
+    cache_hits: int
+    unauthorized: int
+    rate_limited: int
+    monthly_cap: int
+    timeout: int
+    connect_error: int
+    reset: int
+    protocol_error: int
+    lost: int
+    late: int
+    abandoned: int
+    client_errors: dict[int, int]
+    server_errors: dict[int, int]
+    other_status: dict[int, int]
+    error_replies: dict[str, int]
 
     def __init__(self) -> None:
         for name in SCALAR_FIELDS:
@@ -28,15 +52,16 @@ class Tally:
         for name in MAP_FIELDS:
             setattr(self, name, {})
 
-    def status(self, code: int, body: bytes) -> bool:
-        """Count a non-2xx HTTP status; returns False (it is never a success)."""
+    def status(self, code: int, body: bytes, refusals: Refusals) -> bool:
+        """Count a non-2xx HTTP status; a 429 by the first of `refusals` whose word is in the
+        body, else as client error 429. Returns False (it is never a success)."""
         if code == 401:
             self.unauthorized += 1
         elif code == 429:
-            if b"monthly_cap" in body:
-                self.monthly_cap += 1
-            elif b"rate_limited" in body:
-                self.rate_limited += 1
+            for outcome, word in refusals:
+                if word in body:
+                    setattr(self, outcome, getattr(self, outcome) + 1)
+                    break
             else:
                 self.client_errors[429] = self.client_errors.get(429, 0) + 1
         elif 400 <= code < 500:
@@ -50,9 +75,10 @@ class Tally:
     def error_reply(self, error: str) -> None:
         self.error_replies[error] = self.error_replies.get(error, 0) + 1
 
-    def freeze(self) -> "Outcomes":
-        return Outcomes(**{n: getattr(self, n) for n in SCALAR_FIELDS},
-                        **{n: dict(getattr(self, n)) for n in MAP_FIELDS})
+    def freeze(self) -> Outcomes:
+        kw: dict[str, Any] = {n: getattr(self, n) for n in SCALAR_FIELDS}
+        kw.update({n: dict(getattr(self, n)) for n in MAP_FIELDS})
+        return Outcomes(**kw)
 
     def failures(self) -> int:
         return self.freeze().failures
@@ -101,15 +127,15 @@ class Outcomes:
         """ok / completed (1.0 when nothing completed)."""
         return self.ok / self.completed if self.completed else 1.0
 
-    def __add__(self, other: "Outcomes") -> "Outcomes":
+    def __add__(self, other: Outcomes) -> Outcomes:
         scal = {n: getattr(self, n) + getattr(other, n) for n in SCALAR_FIELDS}
-        maps = {}
+        kw: dict[str, Any] = dict(scal)
         for n in MAP_FIELDS:
             merged = dict(getattr(self, n))
             for k, v in getattr(other, n).items():
                 merged[k] = merged.get(k, 0) + v
-            maps[n] = merged
-        return Outcomes(**scal, **maps)
+            kw[n] = merged
+        return Outcomes(**kw)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {n: getattr(self, n) for n in SCALAR_FIELDS}
@@ -120,7 +146,7 @@ class Outcomes:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Outcomes":
+    def from_dict(cls, data: dict[str, Any]) -> Outcomes:
         kw: dict[str, Any] = {n: int(data.get(n, 0)) for n in SCALAR_FIELDS}
         for n in MAP_FIELDS:
             raw = data.get(n, {})

@@ -6,19 +6,25 @@ interrupted), name the worker and the cause when one fails, and merge the shards
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue as queue_mod
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from multiprocessing.context import BaseContext
+from multiprocessing.managers import SyncManager
+from typing import Any
 
+from pytest_trinity.drivers.core import empty_result
 from pytest_trinity.drivers.result import LoadResult, ShardResult
-from pytest_trinity.drivers.shard import empty_result, raise_nofile_limit, run_shard, run_shard_async
+from pytest_trinity.drivers.shard import run_shard, run_shard_async
 from pytest_trinity.drivers.spec import LoadSpec, ShardSpec, split
+from pytest_trinity.oslimits import raise_nofile_limit
 
 READY_TIMEOUT_S = 60.0
 
@@ -53,10 +59,23 @@ class _Channel:
     """Parent <-> worker control: a progress queue and go/stop events (manager proxies, so
     they pickle into any local executor's workers)."""
 
-    def __init__(self, manager: Any) -> None:
+    def __init__(self, manager: SyncManager) -> None:
         self.queue = manager.Queue()
         self.go = manager.Event()
         self.stop = manager.Event()
+
+    def stop_all(self) -> None:
+        """Stop every worker, also those still waiting for the go signal."""
+        self.stop.set()
+        self.go.set()
+
+    def message(self) -> tuple[Any, ...] | None:
+        """The next worker message, or None after a tenth of a second without one."""
+        try:
+            msg: tuple[Any, ...] = self.queue.get(timeout=0.1)
+            return msg
+        except queue_mod.Empty:
+            return None
 
 
 def _ignore_sigint() -> None:
@@ -109,105 +128,153 @@ def run_load(spec: LoadSpec, executor: Executor | None = None,
     raise_nofile_limit(spec.concurrency + 1024)
     shards = plan_shards(spec, processes)
     ctx = multiprocessing.get_context("spawn" if executor is not None else "forkserver")
-    from multiprocessing.managers import SyncManager
+    with _manager(ctx) as manager, _pool(executor, len(shards), ctx) as pool, _sigint_flag() as interrupted:
+        channel = _Channel(manager)
+        try:
+            workers = _Workers(spec, [pool.submit(_worker_main, sh, channel) for sh in shards], channel, interrupted)
+            workers.wait_ready()
+            workers.start()
+            workers.relay_progress(on_progress)
+            return workers.result()
+        except BaseException:
+            channel.stop_all()  # whatever went wrong here, the workers stop now
+            raise
+
+
+@contextlib.contextmanager
+def _manager(ctx: BaseContext) -> Iterator[SyncManager]:
+    """The manager process behind the control channel (it ignores SIGINT)."""
     manager = SyncManager(ctx=ctx)
     manager.start(_ignore_sigint)
-    own_executor = executor is None
-    pool = executor or ProcessPoolExecutor(max_workers=len(shards), mp_context=ctx, initializer=_ignore_sigint)
-    interrupted = threading.Event()
-    old_handler = None
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main:
-        def on_sigint(signum: int, frame: Any) -> None:
-            interrupted.set()
-        old_handler = signal.signal(signal.SIGINT, on_sigint)
-    channel: _Channel | None = None
     try:
-        channel = _Channel(manager)
-        futures: list[Future] = [pool.submit(_worker_main, sh, channel) for sh in shards]
+        yield manager
+    finally:
+        manager.shutdown()
+
+
+@contextlib.contextmanager
+def _pool(executor: Executor | None, n: int, ctx: BaseContext) -> Iterator[Executor]:
+    """`executor`, or an own process pool of `n` workers, shut down at the end."""
+    if executor is not None:
+        yield executor
+        return
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_ignore_sigint)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _sigint_flag() -> Iterator[threading.Event]:
+    """An event SIGINT sets instead of raising (main thread only), the old handler restored after."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        interrupted.set()
+
+    old_handler = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, old_handler if old_handler is not None else signal.SIG_DFL)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _Workers:
+    """The submitted shards of one `run_load`: start them together, relay their progress,
+    note the first failure, collect and merge their results."""
+
+    def __init__(self, spec: LoadSpec, futures: list[Future[ShardResult]], channel: _Channel,
+                 interrupted: threading.Event) -> None:
+        self.spec = spec
+        self.futures = futures
+        self.channel = channel
+        self.interrupted = interrupted
+        self.failed: tuple[int, str] | None = None  # (shard, cause) of the first failure
+        self.start_wall = 0.0
+
+    def wait_ready(self) -> None:
+        """Wait until every worker is ready (or one died, or the wait timed out, or SIGINT)."""
         ready: set[int] = set()
         deadline = time.monotonic() + READY_TIMEOUT_S
-        progress: dict[int, dict[str, Any]] = {}
-        errors: list[str] = []
-        failed: tuple[int, str] | None = None
-        # 1. wait until every worker is ready, then start them together
-        while len(ready) < len(shards):
-            if interrupted.is_set():
-                channel.stop.set()
-                channel.go.set()
-                break
-            dead = [i for i, f in enumerate(futures) if f.done()]
+        while len(ready) < len(self.futures) and not self.interrupted.is_set():
+            dead = [i for i, f in enumerate(self.futures) if f.done()]
             if dead:
-                i = dead[0]
-                exc = futures[i].exception()
-                failed = (i, f"{type(exc).__name__}: {exc}" if exc else "exited before starting")
-                break
+                exc = self.futures[dead[0]].exception()
+                self.failed = (dead[0], _describe(exc) if exc else "exited before starting")
+                return
             if time.monotonic() > deadline:
-                failed = (min(set(range(len(shards))) - ready), f"not ready within {READY_TIMEOUT_S:.0f} s")
-                break
-            try:
-                msg = channel.queue.get(timeout=0.1)
-            except queue_mod.Empty:
-                continue
-            if msg[0] == "ready":
+                self.failed = (min(set(range(len(self.futures))) - ready), f"not ready within {READY_TIMEOUT_S:.0f} s")
+                return
+            msg = self.channel.message()
+            if msg is not None and msg[0] == "ready":
                 ready.add(msg[1])
-        start_wall = time.time()
-        if failed is None and not interrupted.is_set():
-            channel.go.set()  # every worker is waiting on this: they start together
+
+    def start(self) -> None:
+        """Every worker waits on the go signal: they start together (or all stop at once)."""
+        self.start_wall = time.time()
+        if self.failed is None and not self.interrupted.is_set():
+            self.channel.go.set()
         else:
-            channel.stop.set()
-            channel.go.set()
-        # 2. relay progress until all futures are done; propagate stop on SIGINT / failure
+            self.channel.stop_all()
+
+    def relay_progress(self, on_progress: Callable[[Progress], None] | None) -> None:
+        """Until every worker is done: pass progress on, and stop all on SIGINT or a failure."""
+        progress: dict[int, dict[str, Any]] = {}
         last_report = time.monotonic()
-        while not all(f.done() for f in futures):
-            if interrupted.is_set() and not channel.stop.is_set():
-                channel.stop.set()
-            if failed is None:
-                for i, f in enumerate(futures):
-                    if f.done() and f.exception() is not None:
-                        exc = f.exception()
-                        failed = (i, f"{type(exc).__name__}: {exc}")
-                        channel.stop.set()
-                        break
-            try:
-                msg = channel.queue.get(timeout=0.1)
-                if msg[0] == "progress":
-                    progress[msg[1]] = msg[2]
-            except queue_mod.Empty:
-                pass
+        while not all(f.done() for f in self.futures):
+            if self.interrupted.is_set() and not self.channel.stop.is_set():
+                self.channel.stop.set()
+            if self.failed is None:
+                self.failed = self._first_failure()
+                if self.failed is not None:
+                    self.channel.stop.set()
+            msg = self.channel.message()
+            if msg is not None and msg[0] == "progress":
+                progress[msg[1]] = msg[2]
             now = time.monotonic()
             if on_progress is not None and progress and now - last_report >= 0.5:
                 last_report = now
-                on_progress(Progress(sum(p["done"] for p in progress.values()), spec.total_requests,
-                                     sum(p["rps"] for p in progress.values()),
-                                     sum(p["errors"] for p in progress.values()),
-                                     max(0.0, time.time() - start_wall), len(progress)))
+                on_progress(self._progress(progress))
+
+    def _first_failure(self) -> tuple[int, str] | None:
+        for i, f in enumerate(self.futures):
+            if f.done() and (exc := f.exception()) is not None:
+                return (i, _describe(exc))
+        return None
+
+    def _progress(self, progress: dict[int, dict[str, Any]]) -> Progress:
+        reports = progress.values()
+        return Progress(sum(p["done"] for p in reports), self.spec.total_requests, sum(p["rps"] for p in reports),
+                        sum(p["errors"] for p in reports), max(0.0, time.time() - self.start_wall), len(progress))
+
+    def result(self) -> LoadResult:
+        """The merged result; WorkerError (carrying it) when a worker failed."""
         results: list[ShardResult] = []
-        for i, f in enumerate(futures):
+        errors: list[str] = []
+        for i, f in enumerate(self.futures):
             exc = f.exception()
-            if exc is not None:
-                if failed is None:
-                    failed = (i, f"{type(exc).__name__}: {exc}")
-                errors.append(f"worker {i}: {type(exc).__name__}: {exc}")
-            else:
+            if exc is None:
                 results.append(f.result())
-        stop_reason = "interrupted" if interrupted.is_set() else ("failed" if failed else None)
+                continue
+            if self.failed is None:
+                self.failed = (i, _describe(exc))
+            errors.append(f"worker {i}: {_describe(exc)}")
+        interrupted = self.interrupted.is_set()
+        stop_reason = "interrupted" if interrupted else ("failed" if self.failed else None)
+        spec = self.spec
         merged = LoadResult.merge(spec.protocol, spec.model.to_dict(), results, stop_reason=stop_reason,
                                   errors=tuple(errors))
-        if failed is not None and not interrupted.is_set():
-            raise WorkerError(failed[0], failed[1], merged)
+        if self.failed is not None and not interrupted:
+            raise WorkerError(self.failed[0], self.failed[1], merged)
         return merged
-    except BaseException:
-        if channel is not None:  # whatever went wrong here, the workers stop now
-            channel.stop.set()
-            channel.go.set()
-        raise
-    finally:
-        if in_main:
-            signal.signal(signal.SIGINT, old_handler if old_handler is not None else signal.SIG_DFL)
-        if own_executor:
-            pool.shutdown(wait=True, cancel_futures=True)
-        manager.shutdown()
 
 
 async def run_load_async(spec: LoadSpec, on_progress: Callable[[int, dict[str, Any]], None] | None = None,

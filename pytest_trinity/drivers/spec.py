@@ -9,9 +9,10 @@ loop, so specs cross process boundaries (and executors such as Dask) unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Union
+from typing import Any
 
 _HIDDEN = "***"
+REFUSAL_OUTCOMES = ("monthly_cap", "rate_limited")  # the outcomes a 429 can be counted as
 
 
 def _hide_headers(headers: tuple[tuple[str, str], ...], secret_names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -26,6 +27,8 @@ class HttpRequest:
     `api_key` is sent in the `api_key_header` header but never shown in repr or `to_dict`.
     `cache_field`/`cache_values`: a 2xx response whose JSON body has `"<cache_field>":"<v>"`
     with v in `cache_values` is a cache hit and also lands in the cache-hit histogram.
+    `refusals`: (outcome, body word) pairs, checked in order: a 429 whose body contains the
+    word counts as that outcome ("monthly_cap" or "rate_limited"), else as client error 429.
     """
 
     name: str
@@ -38,10 +41,15 @@ class HttpRequest:
     weight: int = 1
     cache_field: str = "source"
     cache_values: tuple[str, ...] = ("syncmap", "cache")
+    refusals: tuple[tuple[str, str], ...] = (("monthly_cap", "monthly_cap"), ("rate_limited", "rate_limited"))
 
     protocol = "http"
 
     def __post_init__(self) -> None:
+        for outcome, word in self.refusals:
+            if outcome not in REFUSAL_OUTCOMES or not word:
+                raise ValueError(f"HttpRequest {self.name!r}: refusals need (outcome, non-empty body word) with "
+                                 f"outcome in {REFUSAL_OUTCOMES}, got {(outcome, word)!r}")
         if not self.path.startswith("/"):
             raise ValueError(f"HttpRequest {self.name!r}: path must start with '/', got {self.path!r}")
         if self.weight < 1:
@@ -72,7 +80,9 @@ class HttpRequest:
 
 @dataclass(frozen=True)
 class UdpRequest:
-    """One kind of UDP request, encoded by the codec named in `codec` (default: DESIGN's JSON)."""
+    """One kind of UDP request, encoded by the codec named in `codec`: "json" (DESIGN's JSON
+    codec, the default) or "package.module:factory", imported in each worker process; the
+    factory takes this UdpRequest and returns a Codec (see `codec.make_codec`)."""
 
     name: str
     symbol: str = "BTC-USD"
@@ -95,7 +105,7 @@ class UdpRequest:
                 "codec": self.codec, "has_api_key": self.api_key is not None}
 
 
-RequestKind = Union[HttpRequest, UdpRequest]
+RequestKind = HttpRequest | UdpRequest
 
 
 @dataclass(frozen=True)
@@ -161,7 +171,7 @@ class OpenModel:
                 "connections": self.connections, "late_send_us": self.late_send_us}
 
 
-Model = Union[ClosedModel, OpenModel]
+Model = ClosedModel | OpenModel
 
 
 @dataclass(frozen=True)
@@ -214,7 +224,7 @@ class LoadSpec:
     def concurrency(self) -> int:
         return self.model.concurrency if isinstance(self.model, ClosedModel) else self.model.connections
 
-    def with_(self, **changes: Any) -> "LoadSpec":
+    def with_(self, **changes: Any) -> LoadSpec:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,19 +6,21 @@ Drives the closed model (N requests, W in flight) and the open model (fixed rate
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import socket
-from collections import Counter, deque
+from collections import Counter
+from collections.abc import Sequence
 from itertools import repeat
 from operator import itemgetter
 from time import monotonic_ns
+from typing import cast
 
 from pytest_trinity.drivers.codec import ID_HEAD, JsonCodec, make_codec
+from pytest_trinity.drivers.core import KindState, ShardRun
 from pytest_trinity.drivers.mmsg import MmsgIO
 from pytest_trinity.drivers.openplan import OpenPlan
-from pytest_trinity.drivers.shard import KindState, ShardRun
-from pytest_trinity.drivers.spec import OpenModel
+from pytest_trinity.drivers.registry import register_driver
+from pytest_trinity.drivers.spec import OpenModel, UdpRequest
 
 MMSG_BATCH = 64  # datagrams per recvmmsg/sendmmsg call
 RECV_ROUNDS = 8  # batches read per readiness callback before yielding to the loop
@@ -27,13 +29,18 @@ EXPIRED_KEEP = 1 << 20  # ids remembered after their timeout, to recognise late 
 _first, _third = itemgetter(0), itemgetter(2)
 
 
+Entry = tuple[int, int, KindState]  # a pending request: (t_send_ns, t_plan_ns, kind)
+
+
 class UdpDriver(OpenPlan):
+    """Runs one shard's UDP load (closed or open model)."""
+
     def __init__(self, run: ShardRun) -> None:
-        self.run = run
-        self.loop = asyncio.get_running_loop()
+        super().__init__(run)
         spec = run.spec
-        self.open = run.open
         for k in run.kinds:
+            if not isinstance(k.spec, UdpRequest):
+                raise TypeError(f"the UDP driver got a {type(k.spec).__name__} ({k.name!r})")
             k.payload = make_codec(k.spec)
         self.decode = run.kinds[0].payload.decode
         self.fast_json = all(type(k.payload) is JsonCodec for k in run.kinds)
@@ -45,18 +52,15 @@ class UdpDriver(OpenPlan):
         # request id, or with the JSON codec its head b'{"id":N', which its reply starts with too
         # (found with one `partition`, no integer parse).
         self.key = (ID_HEAD.__mod__ if self.fast_json else int)
-        self.pending: dict[bytes | int, tuple[int, int, KindState]] = {}
+        self.pending: dict[bytes | int, Entry] = {}
         self.expired: dict[bytes | int, KindState] = {}
         self.next_id = (run.shard.index << 40) + 1
         self.window = run.model.connections if isinstance(run.model, OpenModel) else run.model.concurrency
-        self.backlog: deque[int] = deque()
-        self.generating = False
-        self.planned = 0
         self.grace_ns = int((spec.late_grace if spec.late_grace is not None else spec.timeout) * 1e9)
-        self.done: asyncio.Future = self.loop.create_future()
+        self.settling = False  # all answered or timed out; waiting `grace_ns` for late replies
+        self.settle_until = 0
         self.strays = 0
         run.housekeepers.append(self.check_timeouts)
-        run.stop_hooks.append(self.on_stop)
 
     # --- sockets -------------------------------------------------------------------------
     def open_sockets(self) -> None:
@@ -124,15 +128,15 @@ class UdpDriver(OpenPlan):
             return self._replies(batch, now)
         pending = self.pending
         before = len(pending)
-        entries = list(map(pending.pop, map(_first, parts), repeat(None, n)))
+        entries: list[Entry | None] = list(map(pending.pop, map(_first, parts), repeat(None, n)))
         freed = 0
         if before - len(pending) != n:  # some reply we no longer wait for (late, stray)
-            for data, entry in zip(batch, entries):
+            for data, entry in zip(batch, entries, strict=True):
                 if entry is None:
                     freed += self._replies([data], now)
             entries = [e for e in entries if e is not None]
         # requests sent in one batch of the closed model share one record: count them as one
-        for (t_send, t_plan, kind), count in Counter(entries).items():
+        for (t_send, t_plan, kind), count in Counter(cast("list[Entry]", entries)).items():
             kind.raw.extend(repeat((now - t_plan) // 1000, count))
             if self.open:
                 kind.raw_service.extend(repeat((now - t_send) // 1000, count))
@@ -148,13 +152,13 @@ class UdpDriver(OpenPlan):
         open_model = self.open
         freed = 0
         for data in batch:
-            entry = None
+            entry: Entry | None = None
+            err: str | None = None
             if fast_json:
                 # the JSON codec's common reply `{"id":N,…}`: its head is the pending key
                 head, _, tail = data.partition(b",")
                 if tail[-1:] == b"}" and b'"error"' not in tail:
                     entry = pop(head, None)
-                    err = None
             if entry is None:  # any other reply, or one we no longer wait for
                 try:
                     rid, err = decode(data)
@@ -219,18 +223,19 @@ class UdpDriver(OpenPlan):
         while j < n:
             m = min(per_sock, n - j, MMSG_BATCH)
             kinds = [single] * m if single is not None else [cycle[(pos + k) % run.cycle_len] for k in range(m)]
-            keys: list = [ID_HEAD % r for r in range(rid, rid + m)] if self.fast_json else list(range(rid, rid + m))
+            heads = [ID_HEAD % r for r in range(rid, rid + m)] if self.fast_json else None
+            keys: Sequence[bytes | int] = heads if heads is not None else range(rid, rid + m)
             si = self.sock_i % ns
             self.sock_i += 1
-            if self.fast_json and single is not None and self.use_mmsg and len(keys[0]) == len(keys[-1]):
+            if heads is not None and single is not None and self.use_mmsg and len(heads[0]) == len(heads[-1]):
                 # one kind, ids of one width: the batch is one join, copied into place at once
                 rest = single.payload.rest
-                blob = rest.join(keys) + rest
+                blob = rest.join(heads) + rest
                 t = monotonic_ns()
                 sent = self.ios[si].send_packed(blob, len(blob) // m)
             else:
-                if self.fast_json:
-                    datas = [keys[k] + kinds[k].payload.rest for k in range(m)]
+                if heads is not None:
+                    datas = [heads[k] + kinds[k].payload.rest for k in range(m)]
                 else:
                     datas = [kinds[k].payload.encode(rid + k) for k in range(m)]
                 t = monotonic_ns()
@@ -264,20 +269,22 @@ class UdpDriver(OpenPlan):
                 return k if k else -(exc.errno or errno.EIO)
         return len(datas)
 
-    # --- open model ----------------------------------------------------------------------
-    def _generate(self) -> None:
-        """Timer: plan what is due and send it; replies also plan inline (`refill`), so the
-        timer fires at most once a millisecond (a shorter uvloop timer would spin)."""
-        if not self.generating or self.run.stopping:
-            return
-        now = monotonic_ns()
-        self._fill_due(now)
+    # --- open-plan hooks -----------------------------------------------------------------
+    def _send_due(self) -> None:
         self.refill()
-        self._rearm(now)
 
-    def _maybe_done(self) -> None:
-        if not self.generating and not self.backlog and not self.pending:
-            self._settle()
+    def _in_flight(self) -> bool:
+        return bool(self.pending)
+
+    def _drained(self) -> None:
+        self._settle()
+
+    def _abandon_in_flight(self) -> None:
+        for _, _, kind in self.pending.values():
+            kind.tally.abandoned += 1
+        self.pending.clear()
+        if not self.done.done():
+            self.done.set_result(None)
 
     def _settle(self) -> None:
         """All requests answered or timed out: wait the grace period for late replies."""
@@ -288,9 +295,6 @@ class UdpDriver(OpenPlan):
             self.done.set_result(None)
             return
         self.settle_until = monotonic_ns() + self.grace_ns
-
-    settling = False
-    settle_until = 0
 
     # --- bounds --------------------------------------------------------------------------
     def check_timeouts(self, now: int) -> None:
@@ -317,16 +321,6 @@ class UdpDriver(OpenPlan):
         if self.settling and not self.done.done() and (not self.expired or now >= self.settle_until):
             self.done.set_result(None)
 
-    def on_stop(self) -> None:
-        self.generating = False
-        self.run.unsent += len(self.backlog)
-        self.backlog.clear()
-        for _, _, kind in self.pending.values():
-            kind.tally.abandoned += 1
-        self.pending.clear()
-        if not self.done.done():
-            self.done.set_result(None)
-
     async def drive(self) -> None:
         run = self.run
         if run.total <= 0:
@@ -334,14 +328,7 @@ class UdpDriver(OpenPlan):
         self.open_sockets()
         try:
             if isinstance(run.model, OpenModel):
-                m = run.model
-                self.late_send_us = m.late_send_us
-                self.ns_per_request = 1e9 / m.rate
-                self.plan_start_ns = monotonic_ns()
-                self.next_plan_ns = self.plan_start_ns
-                self.plan_end_ns = self.plan_start_ns + int(m.duration * 1e9)
-                self.generating = True
-                self._generate()
+                self._start_plan(run.model)
             else:
                 self.refill()
             await self.done
@@ -351,3 +338,6 @@ class UdpDriver(OpenPlan):
 
 async def drive_udp(run: ShardRun) -> None:
     await UdpDriver(run).drive()
+
+
+register_driver("udp", drive_udp)

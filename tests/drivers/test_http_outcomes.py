@@ -6,11 +6,9 @@ import asyncio
 import json
 
 import pytest
-
 from conftest import closed_port, http_stats, server_process
 
-from pytest_trinity.drivers import (ClosedModel, HttpRequest, LoadResult, LoadSpec, Target, run_load, run_load_async,
-                                    run_load_inline)
+from pytest_trinity.drivers import ClosedModel, HttpRequest, LoadResult, LoadSpec, Target, run_load, run_load_async, run_load_inline
 
 
 def spec_for(port: int, kinds: tuple[HttpRequest, ...], requests: int, concurrency: int, **kw) -> LoadSpec:
@@ -163,3 +161,33 @@ def test_per_second_series_and_progress(http_server: int) -> None:
     assert all(s.p50_us >= 1500 for s in r.series if s.requests)
     assert len(progress) >= 2 and progress[-1]["done"] <= r.outcomes.completed
     assert progress[0]["total"] == 100000
+
+
+@pytest.mark.parametrize("use_uvloop", [False, True], ids=["asyncio-buffered", "uvloop-stream"])
+def test_refusal_words_are_the_targets_contract(http_server: int, use_uvloop: bool) -> None:
+    words = (("monthly_cap", "quota_exceeded"), ("rate_limited", "slow_down"))
+    reverse = (("rate_limited", "rate_limited"), ("monthly_cap", "monthly_cap"))
+    kinds = (
+        HttpRequest("quota", "/429/quota_exceeded", refusals=words),
+        HttpRequest("slow", "/429/slow_down", refusals=words),
+        HttpRequest("default_words", "/429/quota_exceeded"),  # not a word of the default contract
+        HttpRequest("no_words", "/429/monthly_cap", refusals=()),
+        HttpRequest("both", "/429/monthly_cap+rate_limited"),  # the first matching pair wins
+        HttpRequest("both_reversed", "/429/monthly_cap+rate_limited", refusals=reverse),
+    )
+    n = len(kinds) * 20
+    r = run_load_inline(spec_for(http_server, kinds, n, 5, use_uvloop=use_uvloop), handle_sigint=False)
+    o = {name: k.outcomes for name, k in r.kinds.items()}
+    assert o["quota"].monthly_cap == 20 and o["quota"].rate_limited == 0
+    assert o["slow"].rate_limited == 20 and o["slow"].monthly_cap == 0
+    assert o["default_words"].client_errors == {429: 20} and o["default_words"].monthly_cap == 0
+    assert o["no_words"].client_errors == {429: 20} and o["no_words"].monthly_cap == 0
+    assert o["both"].monthly_cap == 20 and o["both"].rate_limited == 0
+    assert o["both_reversed"].rate_limited == 20 and o["both_reversed"].monthly_cap == 0
+
+
+def test_refusals_name_a_429_outcome_and_a_word() -> None:
+    with pytest.raises(ValueError, match="refusals"):
+        HttpRequest("x", refusals=(("timeout", "slow"),))
+    with pytest.raises(ValueError, match="refusals"):
+        HttpRequest("x", refusals=(("rate_limited", ""),))

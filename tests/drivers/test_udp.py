@@ -10,8 +10,7 @@ import time
 import pytest
 from conftest import server_process, udp_stats
 
-from pytest_trinity.drivers import (ClosedModel, JsonCodec, LoadSpec, OpenModel, Target, UdpRequest, run_load,
-                                    run_load_async)
+from pytest_trinity.drivers import ClosedModel, JsonCodec, LoadSpec, OpenModel, Target, UdpRequest, run_load, run_load_async
 
 TIMEOUT_MS = 300
 
@@ -149,7 +148,7 @@ def test_batched_io_moves_datagrams_exactly_in_both_send_layouts() -> None:
 
 def _driver_state(kind_spec: UdpRequest):  # a UdpDriver's reply-side state, without sockets or a loop
     from pytest_trinity.drivers.codec import ID_HEAD
-    from pytest_trinity.drivers.shard import KindState
+    from pytest_trinity.drivers.core import KindState
     from pytest_trinity.drivers.udp import UdpDriver
 
     d = UdpDriver.__new__(UdpDriver)
@@ -188,3 +187,42 @@ def test_whole_batch_reply_path_counts_exactly_like_reply_by_reply(batch: list[b
     assert sorted(wk.raw) == sorted(sk.raw)
     assert list(whole.pending) == list(single.pending) and list(whole.expired) == list(single.expired)
     assert whole.strays == single.strays
+
+
+PIPE_CODEC = "tests.drivers.pipe_codec:PipeCodec"
+
+
+def test_a_codec_named_by_import_path_runs_in_the_worker_processes() -> None:
+    from pipe_codec import PipeResponder
+
+    responder = PipeResponder()
+    responder.start()
+    try:
+        n = 600
+        spec = LoadSpec(Target("127.0.0.1", responder.port), (UdpRequest("pipe", symbol="ETH-USD", codec=PIPE_CODEC),),
+                        ClosedModel(n, 8), max_requests=n, max_seconds=60, timeout=2.0, processes=2)
+        r = run_load(spec)
+    finally:
+        responder.stop()
+    o = r.outcomes
+    assert r.shards == 2 and o.sent == n
+    assert o.lost == 0 and o.late == 0  # only the pipe codec gets answers from this responder
+    assert o.ok == responder.ok and o.ok > 0
+    assert o.error_replies == {"busy": responder.errors} and responder.errors > 0
+    assert o.ok + responder.errors == n
+
+
+@pytest.mark.parametrize("name", ["no-such-codec", "no.such.module:Codec", "tests.drivers.pipe_codec:Missing",
+                                  "tests.drivers.pipe_codec:SEPARATOR", ":PipeCodec", "tests.drivers.pipe_codec:"])
+def test_a_codec_name_that_does_not_resolve_is_a_value_error_naming_it(name: str) -> None:
+    from pytest_trinity.drivers.codec import make_codec
+
+    with pytest.raises(ValueError, match=repr(name).replace(".", r"\.")):
+        make_codec(UdpRequest("x", codec=name))
+
+
+def test_the_json_codec_is_the_default() -> None:
+    from pytest_trinity.drivers.codec import make_codec
+
+    assert type(make_codec(UdpRequest("x"))) is JsonCodec
+    assert type(make_codec(UdpRequest("x", codec=PIPE_CODEC))).__name__ == "PipeCodec"
