@@ -10,11 +10,10 @@ import re
 
 import pytest
 
+from pytest_trinity.model import CompareFact, LevelRecord, LoadModel, MetricDelta
+from pytest_trinity.model.numbers import num
 from pytest_trinity.results import plots
-from pytest_trinity.results.html import (
-    case_html, num, outcome_of, plan_summary_html, plots_of, ran_text, section_html, spectrum_of,
-)
-from pytest_trinity.runner.record import LevelRecord
+from pytest_trinity.results.html import case_html, outcome_of, plan_summary_html, plots_of, ran_text, section_html, spectrum_of
 from tests.results.conftest import ReportRun
 
 
@@ -23,7 +22,15 @@ def records_of(run: ReportRun, test_id: str) -> list[LevelRecord]:
 
 
 def with_success(record: LevelRecord, pct: float) -> LevelRecord:
-    return dataclasses.replace(record, figures=dict(record.figures, success_pct=pct))
+    """The record with as many successful requests as make at most `pct` % success."""
+    assert record.figures is not None
+    ok = int(record.figures.attempted * pct / 100.0)
+    return dataclasses.replace(record, figures=dataclasses.replace(record.figures, ok=ok))
+
+
+def success_pct(record: LevelRecord) -> float:
+    assert record.figures is not None
+    return record.figures.success_pct
 
 
 def test_ceiling_is_the_best_successful_rps_and_verdict_failed_with_a_failing_level(report_run: ReportRun) -> None:
@@ -44,7 +51,7 @@ def test_ceiling_is_the_best_successful_rps_and_verdict_failed_with_a_failing_le
     ((), "not run"),
 ])
 def test_verdict_of_a_test(report_run: ReportRun, statuses: tuple[str, ...], verdict: str) -> None:
-    records = [dataclasses.replace(r, status=s) for r, s in zip(records_of(report_run, "2a"), statuses)]
+    records = [dataclasses.replace(r, status=s) for r, s in zip(records_of(report_run, "2a"), statuses, strict=False)]
     assert outcome_of(report_run.plan, report_run.plan.tests["2a"], records).verdict == verdict
 
 
@@ -53,14 +60,16 @@ def test_breaking_point_is_the_first_level_below_the_plans_minimum(report_run: R
     below = plan.criteria.min_success_pct - 1
     l1, l2, l3 = records_of(report_run, "2c")
     records = [l1, with_success(l2, below), with_success(l3, below - 10)]
+    assert success_pct(records[1]) <= below and success_pct(records[2]) <= below - 10
     outcome = outcome_of(plan, plan.tests["2c"], records)
     assert outcome.breaking is records[1]
+    shown = num(success_pct(records[1]), 2)
     section = section_html(outcome, plan, 0.01)
     assert re.search(r'<tr class="breaking"><td>L02-c90(<br><b>ceiling</b>)?<br><b>breaking point</b>', section)
     assert section.count("<b>breaking point</b>") == 1
-    assert f"breaking point: L02-c90 ({num(below, 2)} % success)" in section
+    assert f"breaking point: L02-c90 ({shown} % success)" in section
     summary = plan_summary_html(plan, records, 0.01, "local")
-    assert f"L02-c90 ({num(below, 2)} % success)" in summary
+    assert f"L02-c90 ({shown} % success)" in summary
 
 
 def test_limits_come_from_the_plan(report_run: ReportRun) -> None:
@@ -86,6 +95,22 @@ def test_text_from_records_is_escaped(report_run: ReportRun) -> None:
     assert "data:image/png" not in html  # nothing measured: no plot
 
 
+def test_a_title_and_advice_from_the_plan_are_escaped(report_run: ReportRun) -> None:
+    plan = report_run.plan
+    test = dataclasses.replace(plan.tests["2b"], title="<script>title()</script>")
+    records = records_of(report_run, "2b")
+    failed = next(r for r in records if r.verdict is not None and r.verdict.breaches)
+    assert failed.verdict is not None
+    breaches = tuple(dataclasses.replace(b, advice="<script>advice()</script>") for b in failed.verdict.breaches)
+    failed = dataclasses.replace(failed, verdict=dataclasses.replace(failed.verdict, breaches=breaches))
+    section = section_html(outcome_of(plan, test, [failed]), plan, 0.01)
+    case = case_html(failed, plan)
+    for html in (section, case):
+        assert "<script>" not in html
+    assert "&lt;script&gt;title()&lt;/script&gt;" in section
+    assert "&lt;script&gt;advice()&lt;/script&gt;" in section and "&lt;script&gt;advice()&lt;/script&gt;" in case
+
+
 def test_baselines_compare_the_ceiling_and_say_the_scale(report_run: ReportRun) -> None:
     plan = report_run.plan
     records = [dataclasses.replace(r, test_id="1a") for r in records_of(report_run, "2a")]
@@ -102,9 +127,8 @@ def test_baselines_compare_the_ceiling_and_say_the_scale(report_run: ReportRun) 
 def test_comparison_with_an_earlier_run_is_shown_per_level(report_run: ReportRun) -> None:
     plan = report_run.plan
     record = records_of(report_run, "2b")[0]
-    compare = {"run_id": "20260101T000000-1", "rps": {"before": 100.0, "after": 80.0, "change_pct": -20.0},
-               "p99": {"before": 1.0, "after": 1.5, "change_pct": 50.0}}
-    changed = dataclasses.replace(record, facts=dict(record.facts, compare=compare))
+    compare = CompareFact("20260101T000000-1", {"rps": MetricDelta(100.0, 80.0), "p99": MetricDelta(1.0, 1.5)})
+    changed = dataclasses.replace(record, facts=dataclasses.replace(record.facts, compare=compare))
     section = section_html(outcome_of(plan, plan.tests["2b"], [changed]), plan, 0.01)
     assert "Comparison with the baseline run 20260101T000000-1" in section
     assert "100.00 → 80.00 (-20.0 %)" in section
@@ -117,7 +141,8 @@ def test_spectrum_is_the_levels_full_histogram(report_run: ReportRun) -> None:
         latencies = [ms for _, ms in spectrum.points]
         assert latencies == sorted(latencies) and len(latencies) == len(plots.SPECTRUM_PERCENTILES)
         p50 = dict(spectrum.points)[50.0]
-        assert p50 == record.load["totals"]["latency"]["percentiles_us"]["p50"] / 1000.0
+        assert record.load is not None
+        assert p50 == record.load.latency.percentiles_us["p50"] / 1000.0
 
 
 def test_plots_are_real_pngs(report_run: ReportRun) -> None:
@@ -136,14 +161,15 @@ def test_plots_are_real_pngs(report_run: ReportRun) -> None:
 
 
 def test_number_formatting() -> None:
-    assert [num(None), num(1234), num(1234.0), num(3.14159), num(99.5), num(12.345, 2), num(0.001, 2), num(0.0),
-            num(True)] == ["—", "1,234", "1,234", "3.14", "99.5", "12.35", "0.001", "0.00", "yes"]
+    assert [num(None, 1), num(1234, 1), num(1234.0, 1), num(3.14159, 1), num(99.5, 1), num(12.345, 2), num(0.001, 2),
+            num(0.0, 1), num(True, 1)] == ["—", "1,234", "1,234", "3.14", "99.5", "12.35", "0.001", "0.00", "yes"]
 
 
 def test_a_level_with_no_answer_plots_without_a_warning(report_run: ReportRun) -> None:
     record = records_of(report_run, "2b")[0]
-    empty = {"totals": {"latency": {"encoded": "", "count": 0, "percentiles_us": {"p50": 0, "p99": 0}}}}
-    silent = dataclasses.replace(record, load=dict(record.load, **empty))
+    assert record.load is not None
+    nothing = dataclasses.replace(record.load.latency, encoded="", count=0, percentiles_us={"p50": 0, "p99": 0})
+    silent = dataclasses.replace(record, load=dataclasses.replace(record.load, latency=nothing))
     assert spectrum_of(silent).points == ()
     uri = plots.spectrum_plot("nothing answered", [spectrum_of(silent)])  # filterwarnings = error: a warning fails
     assert uri.startswith("data:image/png;base64,")
@@ -151,7 +177,7 @@ def test_a_level_with_no_answer_plots_without_a_warning(report_run: ReportRun) -
 
 def test_an_open_model_level_shows_its_rate_not_the_ramp(report_run: ReportRun) -> None:
     record = records_of(report_run, "2a")[0]
-    assert ran_text(record) == f"{num(record.requests)} × {num(record.concurrent)}"
-    held = dataclasses.replace(record, model={"model": "open", "rate": 5422.7, "duration": 2.0, "connections": 90})
+    assert ran_text(record) == f"{num(record.requests, 1)} × {num(record.concurrent, 1)}"
+    held = dataclasses.replace(record, model=LoadModel("open", rate=5422.7, duration=2.0, connections=90))
     assert ran_text(held) == "5,422.7 req/s for 2.00 s on 90"
     assert "5,422.7 req/s for 2.00 s on 90" in case_html(held, report_run.plan)

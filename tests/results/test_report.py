@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_trinity.results.html import num
+from pytest_trinity.model.numbers import num
 from tests.results.conftest import TIGHT_P99_MS, ReportRun
 
 SELECTED = ("2a", "2b", "2c")
@@ -62,7 +62,7 @@ def test_plan_summary_lists_every_test_with_ceiling_breaking_point_and_verdict(r
         row = summary_row(html, test_id)
         if test_id in SELECTED:
             best = max((r for r in records if r.test_id == test_id), key=lambda r: r.ok_rps)
-            assert f"{num(best.ok_rps)} at {best.level_id}" in row
+            assert f"{num(best.ok_rps, 1)} at {best.level_id}" in row
             assert "none through L03-c300" in row  # every level had full success
             assert '<span class="v-failed">failed</span>' in row
         else:
