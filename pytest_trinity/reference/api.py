@@ -10,7 +10,6 @@ import logging
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import cast
 
 from pytest_trinity.reference import keys as K
 from pytest_trinity.reference.counters import Counters
@@ -134,7 +133,7 @@ class Api:
         if status is not None:
             return self.errors.failure(status)
         result = self._route(req)
-        return result if type(result) is bytes else await cast(Awaitable[bytes], result)
+        return result if isinstance(result, bytes) else await result
 
     async def _price_slow(self, ks: K.KeyState | None, symbol: str) -> bytes:
         found = await self.serving.slow_price(ks, "tcp", symbol)

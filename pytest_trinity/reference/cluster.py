@@ -223,7 +223,7 @@ def run_cluster(
             infos[name] = NodeInfo(name, f"http://{LOOPBACK}:{api}", f"http://{LOOPBACK}:{admin}", (LOOPBACK, udp),
                                    daemon.proc.pid, daemon.log_path)
         daemons += node_daemons
-        for daemon, info in zip(node_daemons, infos.values()):
+        for daemon, info in zip(node_daemons, infos.values(), strict=True):
             for url in (info.api_url, info.admin_url):
                 try:
                     wait_for_tcp(int(url.rsplit(":", 1)[1]), health_timeout, alive=daemon.alive)

@@ -23,6 +23,31 @@ GAUGES = ("db_open", "db_in_use", "db_max_open")
 
 class Counters:
     __slots__ = COUNTER_NAMES
+    tcp_requests: int
+    udp_requests: int
+    lrs_requests: int
+    syncmap_hits: int
+    cache_hits: int
+    rest_fallbacks: int
+    packets_received: int
+    packets_sent: int
+    udp_dropped: int
+    bg_submitted: int
+    bg_completed: int
+    bg_dropped: int
+    rows_queued: int
+    batch_flushes: int
+    batch_flush_errors: int
+    rate_limit_hits: int
+    monthly_cap_hits: int
+    auth_failures: int
+    errors_4xx: int
+    errors_5xx: int
+    db_open: int
+    db_in_use: int
+    db_wait_count: int
+    db_max_open: int
+    # (one annotation per counter, for the type checker; checked against COUNTER_NAMES below)
 
     def __init__(self) -> None:
         self.zero()
@@ -35,6 +60,9 @@ class Counters:
     def as_dict(self, names: tuple[str, ...] = COUNTER_NAMES) -> dict[str, int]:
         """The counters in `names` order (the plan's list); names this node lacks are left out."""
         return {n: getattr(self, n) for n in names if n in COUNTER_NAMES}
+
+
+assert tuple(Counters.__annotations__) == COUNTER_NAMES, "Counters' annotations must list COUNTER_NAMES"
 
 
 def _pct(part: int, whole: int) -> float | None:

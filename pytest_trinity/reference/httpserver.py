@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 MAX_HEAD = 16 * 1024
@@ -160,7 +161,7 @@ class HttpProtocol(asyncio.Protocol):
             result = handler(req, body)
             if not req.keep_alive:
                 self.closing = True
-            if type(result) is bytes:
+            if isinstance(result, bytes):
                 if not req.keep_alive:
                     result = _close_variant(result)
                 if queue:

@@ -95,5 +95,5 @@ class KeyRing:
             for s, n in moved:  # not synced: keep the counts for the next period
                 s.month_local += n
             raise
-        for (s, _), total in zip(moved, totals):
+        for (s, _), total in zip(moved, totals, strict=True):
             s.month_synced = int(total)

@@ -54,7 +54,7 @@ class Entry:
     udp_tail: bytes    # ,"symbol":…,"price":…,"ts":…}  (the id goes in front)
 
     @classmethod
-    def make(cls, symbol: str, price: float, ts: float) -> "Entry":
+    def make(cls, symbol: str, price: float, ts: float) -> Entry:
         fields = b'"symbol":"%s","price":%s' % (symbol.encode(), repr(price).encode())
         stamp = b'"ts":%s' % repr(round(ts, 3)).encode()
         body = b"{" + fields + b',"source":"syncmap",' + stamp + b"}"
@@ -171,7 +171,7 @@ class PriceBook:
     async def _from_cache(self, symbol: str) -> tuple[float, float] | None:
         try:
             raw = await asyncio.wait_for(self.redis.get(CACHE_PREFIX + symbol), self.cache_read_s)
-        except (asyncio.TimeoutError, OSError, ConnectionError) as exc:
+        except (TimeoutError, OSError, ConnectionError) as exc:
             _ = exc  # a cache failure is a miss: the REST fallback answers
             return None
         if raw is None:

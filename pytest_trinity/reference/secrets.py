@@ -28,7 +28,7 @@ class Secret:
     __str__ = __repr__
 
     @classmethod
-    def generate(cls, prefix: str) -> "Secret":
+    def generate(cls, prefix: str) -> Secret:
         return cls(f"{prefix}_{secrets.token_urlsafe(24)}")
 
 
@@ -51,14 +51,14 @@ class KeySpec:
             raise ValueError(f"key {self.key_id}: monthly_cap must be >= 0, got {self.monthly_cap}")
 
     @classmethod
-    def generate(cls, key_id: str, tier: str, monthly_cap: int | None = None) -> "KeySpec":
+    def generate(cls, key_id: str, tier: str, monthly_cap: int | None = None) -> KeySpec:
         return cls(key_id, tier, Secret.generate("tb_" + tier[:4]), monthly_cap)
 
     def to_json(self) -> dict[str, Any]:
         return {"key_id": self.key_id, "tier": self.tier, "key": self.key.value, "monthly_cap": self.monthly_cap}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "KeySpec":
+    def from_json(cls, data: dict[str, Any]) -> KeySpec:
         return cls(data["key_id"], data["tier"], Secret(data["key"]), data.get("monthly_cap"))
 
 
@@ -78,6 +78,6 @@ class ClusterSecrets:
         os.chmod(path, 0o600)
 
     @classmethod
-    def read(cls, path: Path) -> "ClusterSecrets":
+    def read(cls, path: Path | str) -> ClusterSecrets:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         return cls(Secret(data["admin_token"]), tuple(KeySpec.from_json(k) for k in data["keys"]))

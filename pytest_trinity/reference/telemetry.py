@@ -68,7 +68,7 @@ def cluster_view(expected: tuple[str, ...], raw: list[bytes | None], counter_nam
     The snapshots were published under `dialect`: they are read, and the answer written, under it."""
     nodes: dict[str, Any] = {}
     missing: list[str] = []
-    for name, blob in zip(expected, raw):
+    for name, blob in zip(expected, raw, strict=True):
         if blob is None:
             missing.append(name)
             continue

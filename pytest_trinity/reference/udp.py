@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable
-from typing import Any, cast
+from typing import Any
 
 from pytest_trinity.reference import keys as K
 from pytest_trinity.reference.counters import Counters
@@ -102,4 +102,4 @@ class UdpApi:
         if status is not None:
             return self.errors.failure(status) % rid
         result = self._route(rid, msg)
-        return result if type(result) is bytes else await cast(Awaitable[bytes], result)
+        return result if isinstance(result, bytes) else await result

@@ -11,7 +11,8 @@ import asyncio
 import random
 import socket
 from collections import deque
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 READ_BURST = 256      # datagrams read per readiness event before yielding to the loop
 WORK_BURST = 256      # datagrams a worker answers before yielding to the loop
@@ -83,9 +84,9 @@ class UdpListener:
                 result = handler(data)
                 if result is None:
                     continue
-                if type(result) is not bytes:
-                    result = await result  # type: ignore[misc]
-                self._send(result, addr)  # type: ignore[arg-type]
+                if not isinstance(result, bytes):
+                    result = await result
+                self._send(result, addr)
             await asyncio.sleep(0)
 
     def _send(self, payload: bytes, addr: Any) -> None:

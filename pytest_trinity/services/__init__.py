@@ -6,7 +6,7 @@ it, and everything it started, on any exit. A missing binary is a clear error th
 Debian package to install.
 """
 
-from pytest_trinity.services.process import Daemon, ServiceError, require_binary
 from pytest_trinity.services.ports import free_port, wait_for_tcp
+from pytest_trinity.services.process import Daemon, ServiceError, require_binary
 
 __all__ = ["Daemon", "ServiceError", "free_port", "require_binary", "wait_for_tcp"]

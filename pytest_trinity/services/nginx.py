@@ -75,6 +75,7 @@ def run_nginx(
         argv = [binary, "-p", str(workdir), "-c", str(conf), "-e", str(workdir / "error.log")]
         check = Daemon("nginx-check", [*argv, "-t", "-q"], workdir)
         with check:
+            assert check.proc is not None  # started by __enter__
             code = check.proc.wait(30)
         if code != 0:
             raise ServiceError(f"nginx rejected its generated config {conf}:\n{check.log_tail()}")

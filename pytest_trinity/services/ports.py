@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 
 LOOPBACK = "127.0.0.1"
 
@@ -13,7 +14,7 @@ def free_port(kind: str = "tcp") -> int:
     for _ in range(64):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind((LOOPBACK, 0))
-            port = s.getsockname()[1]
+            port: int = s.getsockname()[1]
         if kind == "tcp":
             return port
         try:
@@ -25,7 +26,7 @@ def free_port(kind: str = "tcp") -> int:
     raise OSError("no free loopback port found")
 
 
-def wait_for_tcp(port: int, timeout: float, host: str = LOOPBACK, alive=lambda: True) -> None:
+def wait_for_tcp(port: int, timeout: float, host: str = LOOPBACK, alive: Callable[[], bool] = lambda: True) -> None:
     """Block until `host:port` accepts a TCP connection.
 
     `alive` is polled between attempts so a daemon that died is reported at once instead of

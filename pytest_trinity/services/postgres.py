@@ -13,7 +13,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +35,7 @@ def _bin_dirs() -> tuple[str, ...]:
     return tuple(sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True))
 
 
-def _demote():
+def _demote() -> tuple[Callable[[], None], pwd.struct_passwd] | None:
     """preexec_fn: become the `postgres` user when running as root."""
     if os.geteuid() != 0:
         return None

@@ -6,9 +6,9 @@ import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from pytest_trinity.services.ports import wait_for_tcp
 
@@ -36,13 +36,13 @@ class Daemon:
     ready_timeout: float = 30.0
     env: dict[str, str] | None = None
     preexec: Callable[[], None] | None = None
-    proc: subprocess.Popen | None = field(default=None, init=False)
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
     def log_path(self) -> Path:
         return self.workdir / f"{self.name}.log"
 
-    def start(self) -> "Daemon":
+    def start(self) -> Daemon:
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
@@ -53,7 +53,7 @@ class Daemon:
             log.close()
         try:
             for port in self.ready_ports:
-                wait_for_tcp(port, self.ready_timeout, alive=lambda: self.proc.poll() is None)
+                wait_for_tcp(port, self.ready_timeout, alive=self.alive)
         except OSError as exc:
             self.stop()
             raise ServiceError(f"{self.name} did not start ({exc}); its log says:\n{self.log_tail()}") from None
@@ -85,7 +85,7 @@ class Daemon:
                 continue
         _reap_group(proc.pid)
 
-    def __enter__(self) -> "Daemon":
+    def __enter__(self) -> Daemon:
         return self.start() if self.proc is None else self
 
     def __exit__(self, *exc: object) -> None:

@@ -27,7 +27,7 @@ def test_system_mode_applies_every_profile_cluster_wide(cluster, admin: Admin, p
         assert r.json()["mode"] == name
         assert r.json()["parameters"] == profile.parameters()
         for node in cluster.nodes:
-            wait_until(lambda: admin.node_stats(node)["config"]["mode"] == name, f"{node} in {name}")
+            wait_until(lambda node=node, name=name: admin.node_stats(node)["config"]["mode"] == name, f"{node} in {name}")
             config = admin.node_stats(node)["config"]
             assert {k: config[k] for k in profile.parameters()} == profile.parameters()
             assert config["db_max_open"] == profile.db_max_open
@@ -45,7 +45,7 @@ def test_governor_toggle_reaches_every_node(cluster, admin: Admin) -> None:
         r = admin.get(cluster.balanced.admin_url, "/admin/system-mode", adaptive_enabled=str(state).lower())
         assert r.status_code == 200 and r.json()["adaptive_enabled"] is state
         for node in cluster.nodes:
-            wait_until(lambda: admin.node_stats(node)["config"]["adaptive_enabled"] is state, f"governor {state} on {node}")
+            wait_until(lambda node=node, state=state: admin.node_stats(node)["config"]["adaptive_enabled"] is state, f"governor {state} on {node}")
 
 
 def test_stress_stats_shape(cluster, admin: Admin, plan) -> None:
@@ -77,7 +77,7 @@ def test_reset_zeroes_every_node(cluster, admin: Admin) -> None:
     r = admin.get(cluster.nodes["lrs"].admin_url, "/admin/stress-reset")  # one node asked ...
     assert r.status_code == 200 and r.json()["this_node_reset"] is True
     for node in cluster.nodes:  # ... every node obeys
-        wait_until(lambda: all(v == 0 for k, v in admin.node_stats(node)["counters"].items()
+        wait_until(lambda node=node: all(v == 0 for k, v in admin.node_stats(node)["counters"].items()
                                if k not in ("db_open", "db_max_open", "db_in_use")), f"{node} reset")
     view = wait_until(lambda: (v := admin.cluster_stats()) and v["all_zero"] and v, "cluster-stats all zero")
     assert all(s["reset_epoch"] == r.json()["reset_epoch"] for s in view["nodes"].values())

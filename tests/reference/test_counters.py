@@ -31,7 +31,7 @@ def test_thousand_requests_through_the_alb_are_counted_exactly(cluster, admin: A
     stress = plan.tests["2a"].profile  # the ALB test's profile: a public key is not throttled
     assert admin.get(cluster.balanced.admin_url, "/admin/system-mode", mode=stress).status_code == 200
     for node in cluster.nodes:
-        wait_until(lambda: admin.node_stats(node)["config"]["mode"] == stress, f"{node} in {stress}")
+        wait_until(lambda node=node: admin.node_stats(node)["config"]["mode"] == stress, f"{node} in {stress}")
     admin.reset()
     statuses = asyncio.run(_many(cluster, cluster.balanced.api_url + "/price", cluster.public_key.value, N_TCP, 16))
     assert statuses.count(200) == N_TCP

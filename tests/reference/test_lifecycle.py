@@ -59,6 +59,7 @@ def test_missing_binary_names_the_debian_package(monkeypatch: pytest.MonkeyPatch
 
 def test_postgres_usage_logs_and_clean_teardown() -> None:
     import asyncpg  # noqa: F401  (the dev extra installs it: a missing driver fails, never skips)
+
     from pytest_trinity.services.postgres import run_postgres
 
     with run_postgres() as pg:
