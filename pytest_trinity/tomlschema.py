@@ -7,6 +7,7 @@ than a silent default.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import json
 import tomllib
@@ -51,17 +52,17 @@ def _show(value: Any) -> str:
 class Table:
     """A TOML table being read: typed getters, and a check that no unknown key is left."""
 
-    def __init__(self, file: str, path: str, data: Any, error: type[FileError] = FileError):
+    def __init__(self, file: builtins.str, path: builtins.str, data: Any, error: type[FileError] = FileError):
         self.file, self.path, self.error = file, path, error
         if not isinstance(data, dict):
             raise error(f"{file}: [{path}] must be a table, got {_show(data)}")
         self.data = data
         self.used: set[str] = set()
 
-    def fail(self, key: str, expected: str, value: Any) -> FileError:
+    def fail(self, key: builtins.str, expected: builtins.str, value: Any) -> FileError:
         return self.error(f"{self.file}: [{self.path}].{key} must be {expected}, got {_show(value)}")
 
-    def raw(self, key: str, default: Any = MISSING) -> Any:
+    def raw(self, key: builtins.str, default: Any = MISSING) -> Any:
         self.used.add(key)
         if key in self.data:
             return self.data[key]
@@ -71,17 +72,17 @@ class Table:
             raise self.error(f"{self.file}: [{self.path}] is missing the key {key!r}{hint}")
         return default
 
-    def sub(self, key: str) -> "Table":
+    def sub(self, key: builtins.str) -> Table:
         return Table(self.file, f"{self.path}.{key}" if self.path else key, self.raw(key), self.error)
 
-    def int(self, key: str, minimum: int = 1, default: Any = MISSING) -> int:
+    def int(self, key: builtins.str, minimum: builtins.int = 1, default: Any = MISSING) -> builtins.int:
         value = self.raw(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             expected = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
             raise self.fail(key, expected, value)
         return value
 
-    def num(self, key: str, minimum: float = 0.0, maximum: float | None = None, default: Any = MISSING) -> float:
+    def num(self, key: builtins.str, minimum: float = 0.0, maximum: float | None = None, default: Any = MISSING) -> float:
         value = self.raw(key, default)
         if value is None and default is None:
             return None  # type: ignore[return-value]
@@ -93,7 +94,7 @@ class Table:
             raise self.fail(key, f"a number {bounds}", value)
         return float(value)
 
-    def str(self, key: str, choices: tuple[str, ...] = (), default: Any = MISSING) -> str:
+    def str(self, key: builtins.str, choices: tuple[builtins.str, ...] = (), default: Any = MISSING) -> builtins.str:
         value = self.raw(key, default)
         if value is None and default is None:
             return None  # type: ignore[return-value]
@@ -103,13 +104,13 @@ class Table:
             raise self.fail(key, "one of " + ", ".join(_show(c) for c in choices), value)
         return value
 
-    def bool(self, key: str, default: Any = MISSING) -> bool:
+    def bool(self, key: builtins.str, default: Any = MISSING) -> builtins.bool:
         value = self.raw(key, default)
         if not isinstance(value, bool):
             raise self.fail(key, "true or false", value)
         return value
 
-    def strs(self, key: str, choices: tuple[str, ...] = (), default: Any = MISSING, nonempty: bool = True) -> tuple[str, ...]:
+    def strs(self, key: builtins.str, choices: tuple[builtins.str, ...] = (), default: Any = MISSING, nonempty: builtins.bool = True) -> tuple[builtins.str, ...]:
         value = self.raw(key, default)
         expected = "a list of strings" + (" from " + ", ".join(_show(c) for c in choices) if choices else "")
         if not isinstance(value, list) or (nonempty and not value):
@@ -119,7 +120,7 @@ class Table:
                 raise self.fail(key, expected, value)
         return tuple(value)
 
-    def keys(self) -> list[str]:
+    def keys(self) -> list[builtins.str]:
         return list(self.data)
 
     def done(self) -> None:

@@ -14,14 +14,27 @@ Every report (terminal, results.json, JUnit, HTML, comparisons) reads these obje
 """
 
 from pytest_trinity.model.facts import (
-    BaselineFact, CompareFact, ComparedWith, EnduranceFact, Facts, MetricDelta, StreamFact, ratio,
+    BaselineFact,
+    ComparedWith,
+    CompareFact,
+    EnduranceFact,
+    Facts,
+    MetricDelta,
+    StreamFact,
+    ratio,
 )
 from pytest_trinity.model.figures import LevelFigures
 from pytest_trinity.model.load import Histogram, KindLoad, LoadModel, LoadSummary, Second
 from pytest_trinity.model.numbers import num
 from pytest_trinity.model.record import JUDGED, MEASURED, LevelRecord, PollFailure, PollSummary
 from pytest_trinity.model.summary import (
-    TestSummary, baseline_facts, breaking_record, ceiling_record, summarize, summarize_test, verdict_of,
+    TestSummary,
+    baseline_facts,
+    breaking_record,
+    ceiling_record,
+    summarize,
+    summarize_test,
+    verdict_of,
 )
 from pytest_trinity.model.telemetry import ClusterStats, NodeSnapshot
 from pytest_trinity.model.verdict import BREACH_KINDS, Breach, Verdict

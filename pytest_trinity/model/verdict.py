@@ -15,6 +15,13 @@ from pytest_trinity.model.numbers import num
 BREACH_KINDS = ("criterion", "red_flag", "degradation", "reconciliation", "driver", "regression")
 
 
+def _number(value: object) -> float:
+    """A stored number as it was measured: a count stays an int (so it prints as one)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return float(value)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class Breach:
     check: str  # criterion name, red-flag id, "degradation:<what>", "reconciliation", "driver:…" or "regression:…"
@@ -37,8 +44,8 @@ class Breach:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Breach:
-        return cls(str(data["check"]), str(data["kind"]), str(data["metric"]), float(data["measured"]), str(data["op"]),
-                   float(data["limit"]), str(data.get("unit", "")), str(data["advice"]), bool(data["fails"]))
+        return cls(str(data["check"]), str(data["kind"]), str(data["metric"]), _number(data["measured"]), str(data["op"]),
+                   _number(data["limit"]), str(data.get("unit", "")), str(data["advice"]), bool(data["fails"]))
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,19 @@
 
 from pytest_trinity.plan.loader import PlanError, load_plan
 from pytest_trinity.plan.model import (
-    Baseline, Checklist, Criteria, Degradation, Endurance, Level, Phase, Plan, PlanTest, Profile, RedFlag,
-    Restore, Telemetry,
+    Baseline,
+    Checklist,
+    Criteria,
+    Degradation,
+    Endurance,
+    Level,
+    Phase,
+    Plan,
+    PlanTest,
+    Profile,
+    RedFlag,
+    Restore,
+    Telemetry,
 )
 from pytest_trinity.plan.scale import ScaledLevel, parse_level_selection, parse_scale, scale_level
 

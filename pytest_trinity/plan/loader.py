@@ -8,14 +8,28 @@ fall back to nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pytest_trinity.tomlschema import MISSING, FileError, Table, display_path, read_toml
 from pytest_trinity.plan.model import (
-    COMPARATORS, Baseline, Checklist, Criteria, Degradation, Endurance, Level, Phase, Plan, PlanTest, Profile,
-    RedFlag, Restore, RunLimits, Telemetry,
+    COMPARATORS,
+    Baseline,
+    Checklist,
+    Criteria,
+    Degradation,
+    Endurance,
+    Level,
+    Phase,
+    Plan,
+    PlanTest,
+    Profile,
+    RedFlag,
+    Restore,
+    RunLimits,
+    Telemetry,
 )
+from pytest_trinity.tomlschema import MISSING, FileError, Table, display_path, read_toml
 
 PROTOCOLS = ("tcp", "udp")
 TOPOLOGIES = ("direct", "balanced")
@@ -136,7 +150,7 @@ def _read_tests(table: Table) -> dict[str, PlanTest]:
 
 
 def _read_profiles(table: Table, shared_table: Table) -> dict[str, Profile]:
-    shared = {key: shared_table.int(key, minimum=0) for key in SHARED_INTS}
+    shared: dict[str, int | str] = {key: shared_table.int(key, minimum=0) for key in SHARED_INTS}
     shared["log_level"] = shared_table.str("log_level")
     shared_table.done()
     profiles = {}
@@ -274,7 +288,7 @@ def _read_restore(t: Table) -> Restore:
 def _check_references(file: str, plan: Plan) -> None:
     """Cross-table checks: every name one table uses must be defined in another."""
 
-    def defined(names) -> str:
+    def defined(names: Iterable[str]) -> str:
         return ", ".join(f'"{n}"' for n in names)
 
     for test in plan.tests.values():

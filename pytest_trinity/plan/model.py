@@ -154,7 +154,7 @@ class RedFlag:
         return self.threshold * reference
 
     def breached(self, value: float, reference: float | None = None) -> bool:
-        return COMPARATORS[self.op](value, self.limit(reference))
+        return bool(COMPARATORS[self.op](value, self.limit(reference)))
 
 
 @dataclass(frozen=True)

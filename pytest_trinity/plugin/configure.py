@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 
 from pytest_trinity.plan import PlanError, load_plan
+from pytest_trinity.plugin.options import resolve_settings
+from pytest_trinity.plugin.state import STATE, TrinityState
 from pytest_trinity.results.compare import CompareError
 from pytest_trinity.results.compare import load as load_previous
 from pytest_trinity.results.compare import resolve as resolve_compare
-from pytest_trinity.plugin.options import resolve_settings
-from pytest_trinity.plugin.state import STATE, TrinityState
 from pytest_trinity.targets import TargetError, load_target
 
 MARKERS = (

@@ -38,7 +38,7 @@ def _session(config: pytest.Config, plan: Plan, target: Target) -> PlanSession:
         return [extra for extra in found if extra]
 
     return PlanSession(plan, target, settings.scale, settings.report_dir, settings.stop_after,
-                       contract=hook.pytest_trinity_contract(config=config, target=target), previous=state.previous,
+                       contract_for=lambda t: hook.pytest_trinity_contract(config=config, target=t), previous=state.previous,
                        judge=judge, extra_figures=extra_figures)
 
 

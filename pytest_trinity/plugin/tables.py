@@ -15,7 +15,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], inden
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = []
     for row in cells:
-        parts = [c.rjust(w) if numeric[i] else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        parts = [c.rjust(w) if numeric[i] else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
         lines.append(indent + "  ".join(parts).rstrip())
     return lines
 

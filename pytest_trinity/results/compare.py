@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from pytest_trinity.model import Breach, CompareFact, LevelRecord
 from pytest_trinity.results.store import LATEST, RESULTS, judged_records, stored_runs

@@ -10,12 +10,22 @@ and per-node CPU and RSS (the local analogue of Container Insights).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from pytest_trinity.drivers import LoadResult, Outcomes
 from pytest_trinity.model import (
-    ClusterStats, CompareFact, ComparedWith, EnduranceFact, Facts, LevelFigures, LevelRecord, MetricDelta, NodeSnapshot,
-    PollFailure, PollSummary, StreamFact, baseline_facts,
+    ClusterStats,
+    ComparedWith,
+    CompareFact,
+    EnduranceFact,
+    Facts,
+    LevelFigures,
+    LevelRecord,
+    MetricDelta,
+    NodeSnapshot,
+    PollFailure,
+    PollSummary,
+    StreamFact,
+    baseline_facts,
 )
 from pytest_trinity.plan import Plan, PlanTest
 from pytest_trinity.runner.drive import Driven

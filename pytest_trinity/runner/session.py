@@ -46,11 +46,14 @@ def _plain_judge(plan: Plan, test: PlanTest, level: ScaledLevel, figures: LevelF
 
 class PlanSession:
     def __init__(self, plan: Plan, target: Target, scale: float, report_dir: Path, stop_after: int | None = None,
-                 contract: TargetContract | None = None, processes: int | None = None,
+                 contract_for: Callable[[Target], TargetContract] | None = None, processes: int | None = None,
                  previous: tuple[str, dict[tuple[str, str], LevelRecord]] | None = None,
                  judge: Judge = _plain_judge, extra_figures: ExtraFigures = lambda *_: []):
         self.plan, self.target, self.scale = plan, target, scale
-        self.contract: TargetContract = contract if contract is not None else target.contract
+        # The target's contract (the plugin passes its `pytest_trinity_contract` hook); the local
+        # cluster's target exists only once it has started.
+        self._contract_for = contract_for or (lambda t: t.contract)
+        self.contract: TargetContract = target.contract if target.local else self._contract_for(target)
         self.report_dir, self.stop_after, self.processes = report_dir, stop_after, processes
         self.previous, self.judge, self.extra_figures = previous, judge, extra_figures
         self.poll_s = max(MIN_CADENCE_S, plan.telemetry.poll_s * scale)
@@ -71,7 +74,7 @@ class PlanSession:
     def start(self) -> None:
         if self.target.local:
             self.target = start_local(self.plan, self._stack, self.publish_s)
-            self.contract = self.target.contract
+            self.contract = self._contract_for(self.target)
         if threading.current_thread() is threading.main_thread():
             self._old_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_sigint)
 

@@ -2,7 +2,12 @@
 when it starts), and the target contract that says how to talk to it."""
 
 from pytest_trinity.targets.contract import (
-    ADMIN_ACTIONS, AdminApi, ContractError, SnapshotFields, TargetContract, TrinityContract,
+    ADMIN_ACTIONS,
+    AdminApi,
+    ContractError,
+    SnapshotFields,
+    TargetContract,
+    TrinityContract,
 )
 from pytest_trinity.targets.loader import LOCAL, TargetError, load_target
 from pytest_trinity.targets.model import AwsIds, Endpoints, Secret, Target

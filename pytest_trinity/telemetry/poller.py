@@ -52,7 +52,7 @@ class TelemetryPoller:
             if self._stop.wait(self.interval_s):
                 return
 
-    def start(self) -> "TelemetryPoller":
+    def start(self) -> TelemetryPoller:
         self._thread.start()
         return self
 
@@ -61,7 +61,7 @@ class TelemetryPoller:
         self._thread.join(timeout)
         return list(self.samples)
 
-    def __enter__(self) -> "TelemetryPoller":
+    def __enter__(self) -> TelemetryPoller:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

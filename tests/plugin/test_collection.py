@@ -26,7 +26,7 @@ def test_whole_plan_is_91_cases_with_stable_ids(plan_project):
     assert sorted(seen) == ["1a", "1b", "2a", "2b", "2c", "2d", "2e"]
     plan_concurrency = [30, 90, 300, 600, 900, 1500, 3000, 6000, 9000, 12000, 15000, 18000, 21000]
     for levels in seen.values():
-        assert levels == list(zip(range(1, 14), plan_concurrency))
+        assert levels == list(zip(range(1, 14), plan_concurrency, strict=True))
     assert "test_2b_udp_nlb_partner[L05-c900]" in "\n".join(cases)
 
 

@@ -14,14 +14,14 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_trinity.model import LevelRecord
 from pytest_trinity.plan import Plan, load_plan
-from pytest_trinity.runner.record import LevelRecord
 from tests.conftest import INI, REPO
 
 TIGHT_P99_MS = "0.001"
@@ -52,8 +52,7 @@ class ReportRun:
 
     @property
     def records(self) -> list[LevelRecord]:
-        names = {f.name for f in fields(LevelRecord)}
-        return [LevelRecord(**{k: v for k, v in level.items() if k in names}) for level in self.results["levels"]]
+        return [LevelRecord.from_json(level) for level in self.results["levels"]]
 
     def test_data(self) -> dict[str, Any]:
         """pytest-html's per-case data (results table rows and their extras)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import jsonschema
 
 import pytest_trinity.results
+from pytest_trinity.plan import load_plan
 from pytest_trinity.results.machine import machine_info
 from pytest_trinity.results.store import RunStore, stored_runs
 
@@ -19,8 +20,8 @@ RUN = {"plugin_version": "0", "plan": "p v1", "tests_commit": None, "machine": m
 
 
 def test_a_run_that_recorded_no_level_still_writes_a_valid_file(tmp_path: Path) -> None:
-    store = RunStore(tmp_path, RUN)
-    store.write(ended=True)
+    store = RunStore(tmp_path, load_plan(Path(__file__).parents[2] / "profiles.toml"), RUN)
+    store.write(store.document(ended=True))
     data = json.loads(store.path.read_text())
     jsonschema.validate(data, SCHEMA)
     assert data["tests"] == {} and data["levels"] == [] and data["run"]["ended_at"] >= data["run"]["started_at"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_trinity.runner.measure import memory_growth_pct, worst_memory_growth_pct
+from pytest_trinity.runner.collect import memory_growth_pct, worst_memory_growth_pct
 
 MB = 1_000_000.0
 

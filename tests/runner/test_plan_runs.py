@@ -166,10 +166,11 @@ def test_a_level_whose_requests_are_refused_fails_with_zero_success(project, fau
 
 def test_the_redis_reader_sees_what_cluster_stats_sees(fault_cluster, admin):
     from pytest_trinity.plan import load_plan
+    from pytest_trinity.targets import TrinityContract
     from pytest_trinity.telemetry.redis_reader import read_cluster_stats
     from tests.conftest import REPO
 
     plan = load_plan(REPO / "profiles.toml")
-    direct = read_cluster_stats(fault_cluster.redis_url, plan.telemetry.nodes, plan.telemetry.counters)
+    direct = read_cluster_stats(fault_cluster.redis_url, TrinityContract(), plan.telemetry.nodes, plan.telemetry.counters)
     assert sorted(direct.nodes) == sorted(plan.telemetry.nodes) and direct.missing == ()
     assert all(snap.missing_counters == () for snap in direct.nodes.values())

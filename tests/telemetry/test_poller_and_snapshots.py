@@ -8,7 +8,10 @@ import time
 
 import pytest
 
-from pytest_trinity.telemetry import ClusterStats, NodeSnapshot, TelemetryError, TelemetryPoller
+from pytest_trinity.targets import ContractError, TrinityContract
+from pytest_trinity.telemetry import TelemetryPoller
+
+CONTRACT = TrinityContract()
 
 COUNTERS = ("tcp_requests", "udp_requests", "db_in_use")
 
@@ -51,7 +54,7 @@ def test_poller_runs_beside_the_caller():
 
 
 def test_snapshot_reports_missing_counters():
-    snap = NodeSnapshot.parse({"node": "main", "ts": 5, "counters": {"tcp_requests": 7, "weird": "x"}}, COUNTERS, "here")
+    snap = CONTRACT.parse_node({"node": "main", "ts": 5, "counters": {"tcp_requests": 7, "weird": "x"}}, COUNTERS, "here")
     assert snap.counters == {"tcp_requests": 7}
     assert snap.missing_counters == ("udp_requests", "db_in_use")
 
@@ -60,7 +63,7 @@ def test_cluster_stats_lists_missing_nodes_and_sums_what_is_there():
     data = {"nodes": {"main": {"node": "main", "ts": 1, "counters": {"tcp_requests": 3}},
                       "lrs": {"node": "lrs", "ts": 1, "counters": {"tcp_requests": 4, "udp_requests": 1}}},
             "missing": ["mirror"]}
-    stats = ClusterStats.parse(data, ("main", "mirror", "lrs", "extra"), COUNTERS, "here")
+    stats = CONTRACT.parse_cluster(data, ("main", "mirror", "lrs", "extra"), COUNTERS, "here")
     assert stats.missing == ("mirror", "extra")
     assert stats.total("tcp_requests") == 7 and stats.total("udp_requests") == 1
     assert stats.nonzero(("udp_requests",)) == {"lrs": {"udp_requests": 1}}
@@ -68,5 +71,5 @@ def test_cluster_stats_lists_missing_nodes_and_sums_what_is_there():
 
 @pytest.mark.parametrize("bad", [None, [], {"nodes": []}, {"nodes": {"main": {"counters": 3}}}])
 def test_malformed_answers_name_where_they_came_from(bad):
-    with pytest.raises(TelemetryError, match="https://lb/admin/cluster-stats"):
-        ClusterStats.parse(bad, ("main",), COUNTERS, "https://lb/admin/cluster-stats")
+    with pytest.raises(ContractError, match="https://lb/admin/cluster-stats"):
+        CONTRACT.parse_cluster(bad, ("main",), COUNTERS, "https://lb/admin/cluster-stats")

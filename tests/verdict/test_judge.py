@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
+from pytest_trinity.model import LevelFigures
 from pytest_trinity.plan import load_plan
-from pytest_trinity.verdict import LevelFigures, judge_level
+from pytest_trinity.verdict import judge_level
 from tests.conftest import REPO
 
 PLAN = load_plan(REPO / "profiles.toml")
@@ -136,7 +137,7 @@ def test_verdict_is_json_serialisable():
     import json
 
     verdict = judge_level(PLAN, PLAN.tests["2b"], figures(4, sources=server(udp_drop_pct=3.2)))
-    data = json.loads(json.dumps({"verdict": verdict.to_dict(), "figures": figures(4).to_dict()}))
+    data = json.loads(json.dumps({"verdict": verdict.to_json(), "figures": figures(4).to_json()}))
     assert data["verdict"]["breaches"][0]["advice"] == "increase the UDP worker-pool capacity"
     assert data["figures"]["success_pct"] == 100.0
 
