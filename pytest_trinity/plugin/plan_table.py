@@ -37,6 +37,8 @@ def _test_notes(test: PlanTest) -> list[str]:
         )
     if test.compare_with:
         notes.append(f"  {test.id}: compared with {test.compare_with}")
+    if test.watch:
+        notes.append(f"  {test.id}: the plan's key metrics to watch: {', '.join(test.watch)} ({test.budget_min:g} min in the plan)")
     return notes
 
 

@@ -20,6 +20,7 @@ def test_plan_table_at_local_scale(plan_project):
     assert re.search(r"^L13-c21000 +9,000,000 +21,000 +90,000 +210 +Absolute ceiling", out, re.M)
     assert re.search(r"^L01-c30 +300 +30 +3 +1 +Warm-up", out, re.M)
     assert "91 cases" in out
+    assert "1a: the plan's key metrics to watch: tcp_rps, syncmap_hit_pct, db_in_use, batch_flush_errors (15 min in the plan)" in out
     result.stdout.fnmatch_lines(["*no tests ran*"])
     result.assert_outcomes()
 
