@@ -24,6 +24,8 @@ LAYERS = (
     ("plugin",),
 )
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
+# Judging and reporting read the record model, never the machinery that measured it.
+READ_ONLY_THE_MODEL = {"verdict": ("drivers", "telemetry", "reference"), "results": ("drivers", "telemetry", "reference")}
 
 
 def _modules() -> dict[str, Path]:
@@ -73,6 +75,13 @@ def test_no_package_imports_one_above_it(module: str) -> None:
     mine = LAYER[_package(module)]
     above = sorted(i for i in GRAPH[module] if _package(i) != "<root>" and LAYER[_package(i)] > mine)
     assert not above, f"{module} (layer {mine}) imports {above}, which sit above it"
+
+
+@pytest.mark.parametrize("package", sorted(READ_ONLY_THE_MODEL))
+def test_judging_and_reporting_read_only_the_model(package: str) -> None:
+    banned = READ_ONLY_THE_MODEL[package]
+    found = sorted(f"{m} -> {i}" for m in MODULES if _package(m) == package for i in GRAPH[m] if _package(i) in banned)
+    assert not found, found
 
 
 def test_no_import_circle_among_modules() -> None:

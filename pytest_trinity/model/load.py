@@ -8,8 +8,11 @@ crossing point, so nothing above the drivers depends on them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from hdrh.histogram import HdrHistogram
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,14 @@ class Histogram:
     def percentiles_ms(self) -> list[tuple[float, float]]:
         """(percentile, ms) of the stored percentiles, ascending; zeros left out."""
         return sorted((float(k.lstrip("p")), v / 1000.0) for k, v in self.percentiles_us.items() if v)
+
+    def spectrum_ms(self, percentiles: Iterable[float]) -> list[tuple[float, float]]:
+        """(percentile, ms) at each of `percentiles`, read from the full histogram; the stored
+        percentiles when it has none (or nothing was recorded)."""
+        if not (self.encoded and self.count):
+            return self.percentiles_ms()
+        hist = HdrHistogram.decode(self.encoded.encode("ascii"))
+        return [(p, hist.get_value_at_percentile(p) / 1000.0) for p in percentiles]
 
     def to_json(self) -> dict[str, Any]:
         return {"encoded": self.encoded, "count": self.count, "min_us": self.min_us, "max_us": self.max_us,

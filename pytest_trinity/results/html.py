@@ -82,13 +82,7 @@ def spectrum_of(record: LevelRecord) -> plots.Spectrum:
     latency = record.load.latency if record.load is not None else None
     if latency is None:
         return plots.Spectrum(label, ())
-    if latency.encoded and latency.count:
-        from pytest_trinity.drivers.latency import decode
-
-        hist = decode(latency.encoded)
-        points = [(p, hist.get_value_at_percentile(p) / 1000.0) for p in plots.SPECTRUM_PERCENTILES]
-        return plots.Spectrum(label, tuple(points))
-    return plots.Spectrum(label, tuple(latency.percentiles_ms()))
+    return plots.Spectrum(label, tuple(latency.spectrum_ms(plots.SPECTRUM_PERCENTILES)))
 
 
 # -- the plots of a test --------------------------------------------------------------------

@@ -3,6 +3,7 @@ TOML-defined target (so these tests also exercise the real-target path of the pl
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import textwrap
 import time
@@ -16,16 +17,24 @@ from tests.conftest import INI, REPO
 ENV = {"public_key": "TT_PUBLIC_KEY", "partner_key": "TT_PARTNER_KEY", "admin_token": "TT_ADMIN_TOKEN"}
 
 
+@contextlib.contextmanager
+def exported(info, **more: str):
+    """The cluster's secrets and admin address in the environment, as a targets file reads them."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV["public_key"], info.public_key.value)
+        mp.setenv(ENV["partner_key"], info.partner_key.value)
+        mp.setenv(ENV["admin_token"], info.admin_token.value)
+        mp.setenv("TT_CA_FILE", str(info.ca_file))
+        mp.setenv("TT_ADMIN_URL", info.balanced.admin_url)
+        for name, value in more.items():
+            mp.setenv(name, value)
+        yield info
+
+
 @pytest.fixture(scope="session")
 def fault_cluster():
-    with run_cluster(REPO / "profiles.toml", faults=True, telemetry=TelemetryTimings(publish_s=0.2)) as info:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv(ENV["public_key"], info.public_key.value)
-            mp.setenv(ENV["partner_key"], info.partner_key.value)
-            mp.setenv(ENV["admin_token"], info.admin_token.value)
-            mp.setenv("TT_CA_FILE", str(info.ca_file))
-            mp.setenv("TT_ADMIN_URL", info.balanced.admin_url)
-            yield info
+    with run_cluster(REPO / "profiles.toml", faults=True, telemetry=TelemetryTimings(publish_s=0.2)) as info, exported(info):
+        yield info
 
 
 def targets_toml(info, name: str = "ref", admin_override: str | None = None, api_override: str | None = None) -> str:
