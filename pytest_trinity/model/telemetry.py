@@ -19,17 +19,21 @@ class NodeSnapshot:
     derived: dict[str, float | None] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     process: dict[str, Any] = field(default_factory=dict)
-    missing_counters: tuple[str, ...] = ()
+    missing_counters: tuple[str, ...] = ()  # expected counters the node did not report as numbers
+    invalid_counters: dict[str, str] = field(default_factory=dict)  # counter -> what it sent instead of a number
 
     def to_json(self) -> dict[str, Any]:
-        return {"node": self.node, "ts": self.ts, "counters": dict(self.counters), "derived": dict(self.derived),
+        data = {"node": self.node, "ts": self.ts, "counters": dict(self.counters), "derived": dict(self.derived),
                 "config": dict(self.config), "process": dict(self.process), "missing_counters": list(self.missing_counters)}
+        if self.invalid_counters:
+            data["invalid_counters"] = dict(self.invalid_counters)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> NodeSnapshot:
         return cls(str(data["node"]), float(data["ts"]), {str(k): int(v) for k, v in data["counters"].items()},
                    dict(data.get("derived") or {}), dict(data.get("config") or {}), dict(data.get("process") or {}),
-                   tuple(data.get("missing_counters") or ()))
+                   tuple(data.get("missing_counters") or ()), dict(data.get("invalid_counters") or {}))
 
 
 @dataclass(frozen=True)

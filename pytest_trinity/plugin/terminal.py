@@ -27,7 +27,21 @@ def summary_lines(plan: Plan, records: list[LevelRecord], target: str, scale: fl
                      t.p50_ms_at_ceiling, t.p99_ms_at_ceiling, vs or "—"])
     lines += format_table(["test", "verdict", "passed", "ceiling ok req/s", "at", "breaks at", "p50 ms", "p99 ms",
                            "vs baseline"], rows)
-    return lines + _facts(records) + _comparison(records)
+    return lines + _facts(records) + _comparison(records) + _unmeasured(records)
+
+
+def _unmeasured(records: list[LevelRecord]) -> list[str]:
+    """Checks that apply but read no figure: neither passed nor failed, and said so."""
+    where: dict[str, dict[str, int]] = {}
+    for r in records:
+        for check in r.verdict.unmeasured if r.verdict else ():
+            tests = where.setdefault(check, {})
+            tests[r.test_id] = tests.get(r.test_id, 0) + 1
+    if not where:
+        return []
+    rows = [f"  {check}: " + ", ".join(f"{t} ({n} level{'s' if n > 1 else ''})" for t, n in tests.items())
+            for check, tests in where.items()]
+    return ["", "not measured (these checks apply, but nothing was read for them: they neither passed nor failed):", *rows]
 
 
 def _facts(records: list[LevelRecord]) -> list[str]:

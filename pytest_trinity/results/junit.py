@@ -11,7 +11,7 @@ from __future__ import annotations
 from pytest_trinity.model import LevelRecord
 
 PROPERTIES = ("trinity_test", "level", "verdict", "rps", "ok_rps", "p50_ms", "p99_ms", "success_pct",
-              "errors_5xx", "udp_drop_pct", "red_flags")
+              "errors_5xx", "udp_drop_pct", "red_flags", "unmeasured")
 
 
 def junit_properties(record: LevelRecord) -> list[tuple[str, str | int | float]]:
@@ -29,5 +29,7 @@ def junit_properties(record: LevelRecord) -> list[tuple[str, str | int | float]]
         "errors_5xx": figures.errors_5xx if figures else None,
         "udp_drop_pct": cluster.get("udp_drop_pct"),
         "red_flags": ",".join(b.check for b in record.verdict.red_flags) if record.verdict else "",
+        # the checks that applied but read nothing (their ids), so a dashboard can tell "passed" from "not measured"
+        "unmeasured": ",".join(u.split(" ", 1)[0] for u in record.verdict.unmeasured) if record.verdict else "",
     }
     return [(name, round(v, 3) if isinstance(v, float) else v) for name in PROPERTIES if (v := values[name]) is not None]

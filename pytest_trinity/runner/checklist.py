@@ -30,6 +30,11 @@ class TargetUnreachable(SetupError):
     """The target's admin API does not answer at all."""
 
 
+class ProfileNotInForce(SetupError):
+    """Every node answered, and some still report values other than the plan's after the
+    timeout: applying the profile again will not change that."""
+
+
 def call(step: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run an admin call, turning failures into SetupError / TargetUnreachable naming `step`."""
     try:
@@ -65,8 +70,9 @@ def verify_profile(admin: AdminClient, profile: Profile, governor: bool, timeout
             lines = [f"node {node}: " + "; ".join(keys) for node, keys in diffs.items()]
             if stats.missing:
                 lines.append("nodes missing from cluster-stats: " + ", ".join(stats.missing))
-            raise SetupError(f"profile {profile.name} (governor {'on' if governor else 'off'}) is not in force "
-                             f"after {timeout:g} s:\n  " + "\n  ".join(lines))
+            error = SetupError if stats.missing else ProfileNotInForce
+            raise error(f"profile {profile.name} (governor {'on' if governor else 'off'}) is not in force "
+                        f"after {timeout:g} s:\n  " + "\n  ".join(lines))
         time.sleep(POLL_S)
 
 
@@ -80,10 +86,33 @@ def trim_usage_logs(admin: AdminClient, plan: Plan) -> Any:
     return call("trim usage_logs", admin.usage_trim, plan.checklist.usage_logs_max_rows)
 
 
-def reset_and_verify(admin: AdminClient, plan: Plan) -> ClusterStats:
-    """stress-reset, then poll cluster-stats until all nodes report zero traffic counters."""
+def unreadable_counters(stats: ClusterStats, required: tuple[str, ...]) -> str | None:
+    """Why `stats` cannot be verified: counters sent as non-numbers (any of them), or
+    `required` counters not reported; None when every node is readable."""
+    problems = []
+    for name, snap in stats.nodes.items():
+        bad = [f"{c} (sent {v})" for c, v in snap.invalid_counters.items()]
+        bad += [f"{c} (not reported)" for c in required if c not in snap.counters and c not in snap.invalid_counters]
+        if bad:
+            problems.append(f"node {name}: " + ", ".join(bad))
+    if not problems:
+        return None
+    return ("counters the checks need are not numbers the plugin can read (map the target's names in "
+            "[targets.<name>.contract.counters] if it calls them otherwise):\n  " + "\n  ".join(problems))
+
+
+def reset_and_verify(admin: AdminClient, plan: Plan, required: tuple[str, ...] = ()) -> ClusterStats:
+    """stress-reset, then poll cluster-stats until all nodes report zero traffic counters.
+
+    Only counters read as numbers can verify: a node that sends a counter as anything else, or
+    omits one of the `required` ones (the request counters the level is reconciled with), fails
+    the checklist naming the node and the counters.
+    """
     traffic = tuple(c for c in plan.telemetry.counters if c not in plan.telemetry.gauges)
     before = call("read telemetry before the reset", admin.cluster_stats)
+    problem = unreadable_counters(before, required)
+    if problem:
+        raise SetupError(f"verify reset: {problem}")
     call("reset metrics", admin.stress_reset)
     timeout = plan.checklist.verify_reset_timeout_s
     deadline = time.monotonic() + timeout

@@ -32,6 +32,11 @@ from pytest_trinity.runner.drive import Driven
 from pytest_trinity.telemetry import PollSample
 
 SILENT = ("timeout", "connect_error", "reset", "protocol_error", "lost", "late")  # failures with no answer
+# The servers' count of a level's requests, by protocol: what the client's count is reconciled with.
+REQUEST_COUNTER = {"tcp": "tcp_requests", "udp": "packets_received"}
+# Counts that say something only once their activity happened: batch_flush_errors = 0 over a
+# level too short for any batch flush is not "no flush failed", it is unmeasured.
+ACTIVITY = {"batch_flush_errors": ("batch_flushes", "batch_flush_errors")}
 
 
 def _pct(part: float, whole: float) -> float | None:
@@ -50,6 +55,9 @@ def cluster_metrics(plan: Plan, stats: ClusterStats, elapsed: float) -> dict[str
     """The level's counter totals and the plan's derived metrics (absent when undefined)."""
     totals = reported_totals(plan, stats)
     metrics: dict[str, float] = dict(totals)
+    for count, activity in ACTIVITY.items():
+        if count in metrics and not any(totals.get(a) for a in activity):
+            del metrics[count]
 
     def pct(part: str, *whole: str) -> float | None:
         if part not in totals or any(w not in totals for w in whole):
@@ -150,7 +158,7 @@ def figures_for(plan: Plan, test: PlanTest, level_number: int, planned: int, dri
     process = process_metrics(before, final, snaps)
     if process:
         sources["container-insights"] = process
-    server_count = reported_totals(plan, final).get("packets_received" if test.protocol == "udp" else "tcp_requests")
+    server_count = reported_totals(plan, final).get(REQUEST_COUNTER[test.protocol])
     admin = [s for s in samples if s.source == "cluster-stats"]
     recovery = driven.recovery
     return LevelFigures(

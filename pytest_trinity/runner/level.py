@@ -41,10 +41,10 @@ def run_level(session: PlanSession, test: PlanTest, level: ScaledLevel, case: st
         record = _measure(session, test, level, case)
     except MEASURING_ERRORS as exc:
         if isinstance(exc, TargetUnreachable):
-            session.checklist.mark_unreachable(test, level, exc)
+            session.checklist.mark_unreachable(test, level, SetupError(session.sanitize.text(str(exc))))
         record = LevelRecord.of(test.id, case, level, "error", started, time.time(),
                                 message=f"{test.id} {level.id} could not be measured: {exc}")
-    session.add(record)
+    record = session.add(record)
     recorded(record)
     if record.status == "interrupted":
         raise KeyboardInterrupt(f"{case} interrupted; partial results saved")

@@ -9,6 +9,7 @@ of `runner.level`; reports are written by the plugin's consumers of each recorde
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -20,11 +21,14 @@ from typing import Any
 from pytest_trinity.model import Facts, LevelFigures, LevelRecord, Verdict, breaking_record, ceiling_record
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel
 from pytest_trinity.results import newest_records
+from pytest_trinity.runner.checklist import SetupError
 from pytest_trinity.runner.level import ExtraFigures, Judge
 from pytest_trinity.runner.local import start_local
+from pytest_trinity.runner.lock import RunLock
 from pytest_trinity.runner.prepare import Checklist
 from pytest_trinity.runner.restore import RestoreReport, restore_production
-from pytest_trinity.targets import Target, TargetContract
+from pytest_trinity.runner.sanitize import Sanitizer
+from pytest_trinity.targets import Secret, Target, TargetContract
 from pytest_trinity.telemetry import AdminClient
 from pytest_trinity.verdict import judge_level
 
@@ -62,10 +66,14 @@ class PlanSession:
         self.memory: dict[str, dict[str, list[tuple[float, float]]]] = {}  # test -> node -> (t, rss bytes)
         self.restore: RestoreReport | None = None
         self.exclude_dir: Path | None = None  # this run's own results folder, left out of stored-run lookups
+        self.run_id = ""  # the results store's run id, set by the plugin (names this run in the target's run lock)
+        self.break_lock = False  # --trinity-break-lock: take the target's run lock even if another run holds it
+        self.lock_note = ""  # what happened to the run lock, for the record
         # Live progress, set by the plugin: called as progress(case, Progress), then progress.finish().
         self.progress: Any = None
         self.checklist = Checklist(plan, self.admin, trim_usage=target.local)
         self.at_reset: Any = None  # the verified-zero snapshot the current level starts from
+        self.sanitize = Sanitizer(target.secrets())
         self._stack = contextlib.ExitStack()
         self._admins: dict[tuple[str, bool], AdminClient] = {}
         self._old_sigterm: Any = None
@@ -75,13 +83,28 @@ class PlanSession:
         if self.target.local:
             self.target = start_local(self.plan, self._stack, self.publish_s)
             self.contract = self._contract_for(self.target)
+            self.sanitize = Sanitizer(self.target.secrets())
+        else:
+            self._take_lock()
         if threading.current_thread() is threading.main_thread():
             self._old_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_sigint)
+
+    def _take_lock(self) -> None:
+        """One run at a time on a remote target (runner/lock.py); needs the target's `redis_url`."""
+        url = self.target.redis_url
+        if url is None:
+            self.lock_note = "no run lock: the target has no redis_url"
+            return
+        lock = RunLock(url.reveal() if isinstance(url, Secret) else url, self.run_id or f"pid {os.getpid()}")
+        broken = lock.acquire(force=self.break_lock)
+        self._stack.callback(lock.release)
+        self.lock_note = f"run lock taken (broke the lock of {broken.describe()})" if broken else "run lock taken"
 
     def close(self) -> RestoreReport:
         try:
             admins = [self.admin(t) for t in ("balanced", "direct") if self._has(t)]
-            self.restore = restore_production(self.plan, admins, self.plan.checklist.verify_reset_timeout_s)
+            restore = restore_production(self.plan, admins, self.plan.checklist.verify_reset_timeout_s)
+            self.restore = dataclasses.replace(restore, detail=self.sanitize.text(restore.detail))
         finally:
             if self._old_sigterm is not None:
                 signal.signal(signal.SIGTERM, self._old_sigterm)
@@ -92,10 +115,9 @@ class PlanSession:
         key = (topology, polling)
         if key not in self._admins:
             endpoints = self.target.endpoints(topology)
-            token = self.target.admin_token.reveal() if self.target.admin_token else None
             timeout = max(self.poll_s, 1.0) if polling else 5.0
             self._admins[key] = self._stack.enter_context(AdminClient(
-                endpoints.admin, token, self.contract, self.plan.telemetry.nodes, self.plan.telemetry.counters,
+                endpoints.admin, self.target.admin_token, self.contract, self.plan.telemetry.nodes, self.plan.telemetry.counters,
                 ca_file=self.target.ca_file, timeout=timeout))
         return self._admins[key]
 
@@ -128,7 +150,16 @@ class PlanSession:
         return None
 
     def prepare(self, test: PlanTest, level: ScaledLevel) -> None:
-        self.at_reset = self.checklist.prepare(test, level)
+        """The checklist for `level`; a SetupError's message has no secret in it."""
+        try:
+            self.at_reset = self.checklist.prepare(test, level)
+        except SetupError as exc:
+            message = self.sanitize.text(str(exc))
+        else:
+            return
+        if test.id in self.checklist.unreachable:
+            self.checklist.unreachable[test.id] = self.sanitize.text(self.checklist.unreachable[test.id])
+        raise SetupError(message)
 
     # -- what the levels read across tests ----------------------------------------------------
     def ceiling(self, test_id: str) -> Ceiling | None:
@@ -150,8 +181,11 @@ class PlanSession:
         before = self.previous[1].get((test.id, level.id))
         return (self.previous[0], before) if before is not None else None
 
-    def add(self, record: LevelRecord) -> None:
+    def add(self, record: LevelRecord) -> LevelRecord:
+        """Keep `record`, with every secret redacted and its error texts bounded; returns what was kept."""
+        record = self.sanitize.record(record)
         self.records.append(record)
+        return record
 
 
 def _sigterm_as_sigint(signum: int, frame: Any) -> None:

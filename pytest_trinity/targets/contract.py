@@ -137,7 +137,13 @@ class TrinityContract:
         if not isinstance(data, dict) or not isinstance(data.get(f.counters), dict):
             raise ContractError(f"{where}: expected a snapshot with a {f.counters!r} object, got {str(data)[:200]}")
         back, config_back = self._counters_back, self._config_back
-        read = {back.get(str(name), str(name)): int(value) for name, value in data[f.counters].items() if _number(value)}
+        read, invalid = {}, {}
+        for name, value in data[f.counters].items():
+            plan_name = back.get(str(name), str(name))
+            if _number(value):
+                read[plan_name] = int(value)
+            else:
+                invalid[plan_name] = repr(value)[:40]
         derived = data.get(f.derived) or {}
         ts = data.get(f.ts)
         if ts is not None and not _number(ts):
@@ -150,6 +156,7 @@ class TrinityContract:
             config={config_back.get(str(k), str(k)): v for k, v in (data.get(f.config) or {}).items()},
             process=dict(data.get(f.process) or {}),
             missing_counters=tuple(c for c in counters if c not in read),
+            invalid_counters=invalid,
         )
 
     def parse_cluster(self, data: Any, nodes: tuple[str, ...], counters: tuple[str, ...], where: str) -> ClusterStats:

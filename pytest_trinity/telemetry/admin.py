@@ -6,12 +6,13 @@ target's contract. The admin token travels in a header and never appears in an e
 from __future__ import annotations
 
 import ssl
+from collections.abc import Generator
 from typing import Any
 
 import httpx
 
 from pytest_trinity.model import ClusterStats, NodeSnapshot
-from pytest_trinity.targets import TargetContract
+from pytest_trinity.targets import Secret, TargetContract
 
 
 class AdminError(RuntimeError):
@@ -25,14 +26,29 @@ class AdminError(RuntimeError):
         self.unreachable = unreachable
 
 
+class _TokenAuth(httpx.Auth):
+    """Adds the admin token header to each request. The token stays a `Secret` until then, so
+    no frame a traceback can show (arguments, `headers` dicts) holds it as a plain string."""
+
+    def __init__(self, header: str, token: Secret):
+        self.header, self.token = header, token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers[self.header] = self.token.reveal()
+        yield request
+
+    def __repr__(self) -> str:
+        return f"_TokenAuth({self.header}: {self.token})"
+
+
 class AdminClient:
-    def __init__(self, base_url: str, token: str | None, contract: TargetContract, nodes: tuple[str, ...],
+    def __init__(self, base_url: str, token: Secret | None, contract: TargetContract, nodes: tuple[str, ...],
                  counters: tuple[str, ...], ca_file: str | None = None, timeout: float = 5.0):
         self.base_url = base_url.rstrip("/")
         self.contract, self.nodes, self.counters = contract, nodes, counters
-        headers = {contract.admin_token_header: token} if token else {}
+        auth = _TokenAuth(contract.admin_token_header, token) if token is not None and token.reveal() else None
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, verify=verify, trust_env=False)
+        self._http = httpx.Client(base_url=self.base_url, auth=auth, timeout=timeout, verify=verify, trust_env=False)
 
     def close(self) -> None:
         self._http.close()
