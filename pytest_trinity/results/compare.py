@@ -5,12 +5,18 @@ only a run of the same `--trinity-scale` is accepted (another target is allowed 
 path: comparing two deployments is a use); `latest` is the newest run of the same target and
 scale. `--trinity-compare-fail rps:10%,p99:20%` turns a regression beyond the
 limit into a failing breach whose message gives both numbers.
+
+The earlier file's `levels` and `run` are checked against results.schema.json before use, by
+the small interpreter below (jsonschema is a dev dependency only): a file of another shape is
+a `CompareError` naming the file and the first offending path, never an internal error.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 from pytest_trinity.model import Breach, CompareFact, LevelRecord
 from pytest_trinity.results.store import LATEST, RESULTS, judged_records, stored_runs
@@ -20,6 +26,69 @@ BIGGER_IS_BETTER = {"rps": True, "p50": False, "p99": False}  # the metrics a co
 
 class CompareError(ValueError):
     """The earlier run to compare with cannot be read; the message names the path."""
+
+
+SCHEMA_FILE = Path(__file__).parent / "results.schema.json"
+_TYPES: dict[str, tuple[str, Any]] = {
+    "object": ("an object", lambda v: isinstance(v, dict)),
+    "array": ("an array", lambda v: isinstance(v, list)),
+    "string": ("a string", lambda v: isinstance(v, str)),
+    "integer": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "number": ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+    "boolean": ("a boolean", lambda v: isinstance(v, bool)),
+    "null": ("null", lambda v: v is None),
+}
+
+
+def schema_problem(value: Any, schema: dict[str, Any], path: str) -> str | None:
+    """The first place where `value` breaks `schema`, as "<path>: <why>", or None. Knows the
+    keywords results.schema.json uses: type, const, enum, required, properties,
+    additionalProperties, items, pattern, exclusiveMinimum, maximum."""
+    shown, where = json.dumps(value)[:60], path or "the top level"
+    types = schema.get("type")
+    if types is not None:
+        names = [types] if isinstance(types, str) else list(types)
+        if not any(_TYPES[t][1](value) for t in names):
+            return f"{where}: expected {' or '.join(_TYPES[t][0] for t in names)}, got {shown}"
+    if "const" in schema and value != schema["const"]:
+        return f"{where}: expected {json.dumps(schema['const'])}, got {shown}"
+    if "enum" in schema and value not in schema["enum"]:
+        return f"{where}: expected one of {', '.join(json.dumps(e) for e in schema['enum'])}, got {shown}"
+    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
+        return f"{where}: expected a string matching {schema['pattern']}, got {shown}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "exclusiveMinimum" in schema and not value > schema["exclusiveMinimum"]:
+            return f"{where}: expected a number above {schema['exclusiveMinimum']}, got {shown}"
+        if "maximum" in schema and not value <= schema["maximum"]:
+            return f"{where}: expected a number of at most {schema['maximum']}, got {shown}"
+    if isinstance(value, dict):
+        for key in schema.get("required", ()):
+            if key not in value:
+                return f"{where}: missing key {key!r}"
+        properties = schema.get("properties", {})
+        for key, item in value.items():
+            sub = properties.get(key, schema.get("additionalProperties"))
+            if isinstance(sub, dict):
+                found = schema_problem(item, sub, f"{path}.{key}" if path else str(key))
+                if found:
+                    return found
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            found = schema_problem(item, schema["items"], f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def check_shape(data: Any) -> str | None:
+    """The first place where an earlier results.json breaks what a comparison reads: the
+    whole of `levels` as the schema has it, and `run` (its `run_id` and `scale` required; the
+    other keys checked when present). None when it can be used."""
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    shape = {"type": "object", "required": ["run", "levels"],
+             "properties": {"run": dict(schema["properties"]["run"], required=["run_id", "scale"]),
+                            "levels": schema["properties"]["levels"]}}
+    return schema_problem(data, shape, "")
 
 
 def parse_limits(text: str) -> dict[str, float]:
@@ -58,6 +127,12 @@ def load(path: Path, scale: float) -> tuple[str, dict[tuple[str, str], LevelReco
     have run at `scale`: the same level ids at another scale carry other loads."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CompareError(f"--trinity-compare: cannot read {path}: {exc}") from None
+    problem = check_shape(data)
+    if problem is not None:
+        raise CompareError(f"--trinity-compare: {path} does not match results.schema.json: {problem}")
+    try:
         records = {(r.test_id, r.level_id): r for r in judged_records(data)}
         run_id, their_scale = str(data["run"]["run_id"]), float(data["run"]["scale"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
