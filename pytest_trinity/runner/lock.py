@@ -59,7 +59,8 @@ class RunLock:
             current = self.client.get(KEY)
             other = _holder(current)
             if not force:
-                raise LockHeld(f"the target is in use by another plan run: {other.describe() if other else current!r} "
+                who = other.describe() if other else f"a holder this plugin cannot read ({current!r})"
+                raise LockHeld(f"the target is in use by another plan run: {who} "
                                f"(Redis key {KEY}, expires {self.ttl_s} s after that run stops refreshing it). Wait for it, "
                                "or give --trinity-break-lock if that run is gone")
             self.client.set(KEY, self.value, ex=self.ttl_s)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_trinity.model import Facts, LevelFigures, LevelRecord, Verdict, breaking_record, ceiling_record
+from pytest_trinity.model import ClusterStats, Facts, LevelFigures, LevelRecord, Verdict, breaking_record, ceiling_record
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel
 from pytest_trinity.results import newest_records
 from pytest_trinity.runner.checklist import SetupError
@@ -72,7 +72,7 @@ class PlanSession:
         # Live progress, set by the plugin: called as progress(case, Progress), then progress.finish().
         self.progress: Any = None
         self.checklist = Checklist(plan, self.admin, trim_usage=target.local)
-        self.at_reset: Any = None  # the verified-zero snapshot the current level starts from
+        self.at_reset: ClusterStats | None = None  # the verified-zero snapshot the current level starts from
         self.sanitize = Sanitizer(target.secrets())
         self._stack = contextlib.ExitStack()
         self._admins: dict[tuple[str, bool], AdminClient] = {}
