@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 import pytest_trinity.results
 from pytest_trinity.plan import load_plan
@@ -46,3 +50,51 @@ def test_stored_runs_are_the_same_target_and_scale_newest_first(tmp_path: Path) 
     assert [p for p, _ in stored_runs(tmp_path, "local", 0.01)] == [new, old]
     assert [p for p, _ in stored_runs(tmp_path, "local", 0.01, exclude=new.parent)] == [old]
     assert list(stored_runs(tmp_path / "missing", "local", 0.01)) == []
+
+
+def test_check_report_dir_accepts_a_writable_dir_or_one_to_be_created_and_leaves_nothing(tmp_path: Path) -> None:
+    from pytest_trinity.results.store import check_report_dir
+
+    check_report_dir(tmp_path)
+    check_report_dir(tmp_path / "not" / "yet")
+    assert list(tmp_path.iterdir()) == []  # nothing created, the probe removed
+
+
+def test_check_report_dir_refuses_a_file_and_a_path_under_a_file(tmp_path: Path) -> None:
+    from pytest_trinity.results.store import StoreError, check_report_dir
+
+    file = tmp_path / "reports"
+    file.write_text("")
+    with pytest.raises(StoreError, match=rf"^the report dir {re.escape(str(file))} \(--trinity-report-dir\) is not a directory: a file is there$"):
+        check_report_dir(file)
+    under = file / "sub" / "dir"
+    with pytest.raises(StoreError, match=rf"^the report dir {re.escape(str(under))} \(--trinity-report-dir\) cannot be created: "
+                                         rf"its parent {re.escape(str(file))} is not a directory$"):
+        check_report_dir(under)
+    assert issubclass(StoreError, OSError)
+
+
+def test_check_report_dir_refuses_a_dir_it_cannot_write(tmp_path: Path) -> None:
+    """Root ignores mode bits: as root, an immutable directory (chattr +i) stands for a
+    read-only one; without chattr support the case is skipped, saying why."""
+    from pytest_trinity.results.store import StoreError, check_report_dir
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if os.geteuid() != 0:
+        locked.chmod(0o555)
+        undo = ["chmod", "755", str(locked)]
+    else:
+        made = subprocess.run(["chattr", "+i", str(locked)], capture_output=True, text=True) if shutil.which("chattr") else None
+        if made is None or made.returncode != 0:
+            reason = "chattr not found" if made is None else made.stderr.strip()
+            print(f"skipping: running as root and cannot make {locked} immutable: {reason}")
+            pytest.skip(f"as root, a read-only directory needs chattr +i: {reason}")
+        undo = ["chattr", "-i", str(locked)]
+    try:
+        with pytest.raises(StoreError, match=rf"^the report dir {re.escape(str(locked))} \(--trinity-report-dir\) is not writable: "):
+            check_report_dir(locked)
+        with pytest.raises(StoreError, match=r"is not writable \(it does not exist yet; .*locked is where it would be created\)"):
+            check_report_dir(locked / "reports")
+    finally:
+        subprocess.run(undo, check=True)
