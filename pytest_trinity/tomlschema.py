@@ -2,7 +2,9 @@
 
 Shared by the plan loader and the target loader: `Table` wraps one TOML table, its getters
 check types and ranges, and `done()` rejects keys nobody read, so a typo is an error rather
-than a silent default.
+than a silent default. A reader asks `has(key)` about an optional key (rather than looking in
+`data`), so the unknown-key message lists every key the table accepts, not only those given.
+Numbers are always finite: TOML's `inf` and `nan` are refused wherever a number is read.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import builtins
 import difflib
 import json
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,8 @@ def read_toml(path: Path, error: type[FileError], what: str, option: str) -> dic
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)  # inf, -inf, nan: as TOML spells them (JSON has no such numbers)
     try:
         return json.dumps(value, ensure_ascii=False)
     except TypeError:
@@ -57,7 +62,7 @@ class Table:
         if not isinstance(data, dict):
             raise error(f"{file}: [{path}] must be a table, got {_show(data)}")
         self.data = data
-        self.used: set[str] = set()
+        self.used: set[str] = set()  # every key read or asked about: the keys this table accepts
 
     def fail(self, key: builtins.str, expected: builtins.str, value: Any) -> FileError:
         return self.error(f"{self.file}: [{self.path}].{key} must be {expected}, got {_show(value)}")
@@ -72,26 +77,38 @@ class Table:
             raise self.error(f"{self.file}: [{self.path}] is missing the key {key!r}{hint}")
         return default
 
+    def has(self, key: builtins.str) -> builtins.bool:
+        """Whether the optional `key` is given; either way it is a key this table accepts."""
+        self.used.add(key)
+        return key in self.data
+
     def sub(self, key: builtins.str) -> Table:
         return Table(self.file, f"{self.path}.{key}" if self.path else key, self.raw(key), self.error)
 
-    def int(self, key: builtins.str, minimum: builtins.int = 1, default: Any = MISSING) -> builtins.int:
+    def int(self, key: builtins.str, minimum: builtins.int = 1, default: Any = MISSING,
+            maximum: builtins.int | None = None) -> builtins.int:
         value = self.raw(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        if (isinstance(value, bool) or not isinstance(value, int) or value < minimum
+                or (maximum is not None and value > maximum)):
             expected = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+            if maximum is not None:
+                expected += f" ≤ {maximum:,}"
             raise self.fail(key, expected, value)
         return value
 
     def num(self, key: builtins.str, minimum: float = 0.0, maximum: float | None = None, default: Any = MISSING) -> float:
+        """A finite number in [minimum, maximum]; `minimum=-math.inf` for any finite number."""
         value = self.raw(key, default)
         if value is None and default is None:
             return None  # type: ignore[return-value]
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= minimum
-        if ok and maximum is not None:
-            ok = value <= maximum
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+              and value >= minimum and (maximum is None or value <= maximum))
         if not ok:
-            bounds = f"between {minimum:g} and {maximum:g}" if maximum is not None else f"≥ {minimum:g}"
-            raise self.fail(key, f"a number {bounds}", value)
+            if maximum is not None:
+                bounds = f" between {minimum:g} and {maximum:g}"
+            else:
+                bounds = f" ≥ {minimum:g}" if math.isfinite(minimum) else ""
+            raise self.fail(key, f"a finite number{bounds}", value)
         return float(value)
 
     def str(self, key: builtins.str, choices: tuple[builtins.str, ...] = (), default: Any = MISSING) -> builtins.str:
@@ -112,9 +129,10 @@ class Table:
 
     def strs(self, key: builtins.str, choices: tuple[builtins.str, ...] = (), default: Any = MISSING, nonempty: builtins.bool = True) -> tuple[builtins.str, ...]:
         value = self.raw(key, default)
-        expected = "a list of strings" + (" from " + ", ".join(_show(c) for c in choices) if choices else "")
+        expected = ("a non-empty list of strings" if nonempty else "a list of strings") + (
+            " from " + ", ".join(_show(c) for c in choices) if choices else "")
         if not isinstance(value, list) or (nonempty and not value):
-            raise self.fail(key, "a non-empty " + expected if nonempty else expected, value)
+            raise self.fail(key, expected, value)
         for item in value:
             if not isinstance(item, str) or (choices and item not in choices):
                 raise self.fail(key, expected, value)

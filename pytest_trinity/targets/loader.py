@@ -85,7 +85,7 @@ def _read_target(t: Table, name: str, base: Path, resolve: bool, counters: tuple
     secrets: dict[str, Any] = {key: _secret(secrets_table, key, resolve) for key in SECRET_KEYS}
     secrets_table.done()
     redis_url: Secret | str | None = None
-    if "redis_url" in t.data:
+    if t.has("redis_url"):
         raw = t.str("redis_url")
         if _ENV_REF.match(raw):
             redis_url = _secret(t, "redis_url", resolve)
@@ -95,22 +95,22 @@ def _read_target(t: Table, name: str, base: Path, resolve: bool, counters: tuple
         else:
             redis_url = raw
     ca_file = None
-    if "ca_file" in t.data:
+    if t.has("ca_file"):
         ca_path = base / t.str("ca_file")
         if not ca_path.is_file():
             raise t.fail("ca_file", f"an existing file ({ca_path} does not exist)", t.data["ca_file"])
         ca_file = str(ca_path)
     target = Target(
         name=name,
-        description=t.str("description") if "description" in t.data else "",
+        description=t.str("description") if t.has("description") else "",
         direct=_endpoints(t.sub("direct")),
         balanced=_endpoints(t.sub("balanced")),
         redis_url=redis_url,
         ca_file=ca_file,
-        aws=_aws(t.sub("aws")) if "aws" in t.data else None,
-        paths=_paths(t.sub("paths")) if "paths" in t.data else DEFAULT_PATHS,
-        udp_symbol=t.str("udp_symbol") if "udp_symbol" in t.data else DEFAULT_UDP_SYMBOL,
-        contract=_contract(t.sub("contract"), counters, config_keys) if "contract" in t.data else TrinityContract(),
+        aws=_aws(t.sub("aws")) if t.has("aws") else None,
+        paths=_paths(t.sub("paths")) if t.has("paths") else DEFAULT_PATHS,
+        udp_symbol=t.str("udp_symbol") if t.has("udp_symbol") else DEFAULT_UDP_SYMBOL,
+        contract=_contract(t.sub("contract"), counters, config_keys) if t.has("contract") else TrinityContract(),
         **secrets,
     )
     t.done()
@@ -149,7 +149,7 @@ def _url(t: Table, key: str) -> str:
 
 def _endpoints(t: Table) -> Endpoints:
     udp = None
-    if "udp" in t.data:
+    if t.has("udp"):
         raw = t.str("udp")
         host, _, port = raw.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -163,7 +163,7 @@ def _endpoints(t: Table) -> Endpoints:
 def _paths(t: Table) -> tuple[tuple[str, str], ...]:
     paths = dict(DEFAULT_PATHS)
     for stream in paths:
-        if stream in t.data:
+        if t.has(stream):
             value = t.str(stream)
             if not value.startswith("/"):
                 raise t.fail(stream, "a path starting with /", value)
@@ -174,13 +174,13 @@ def _paths(t: Table) -> tuple[tuple[str, str], ...]:
 
 def _aws(t: Table) -> AwsIds:
     services: tuple[tuple[str, str], ...] = ()
-    if "services" in t.data:
+    if t.has("services"):
         table = t.sub("services")
         services = tuple((role, table.str(role)) for role in table.keys())
         table.done()
     aws = AwsIds(
         region=t.str("region", default=None),
-        endpoint_url=_url(t, "endpoint_url") if "endpoint_url" in t.data else None,
+        endpoint_url=_url(t, "endpoint_url") if t.has("endpoint_url") else None,
         ecs_cluster=t.str("ecs_cluster", default=None),
         services=services,
         alb=t.str("alb", default=None),
@@ -205,7 +205,7 @@ def _names(t: Table, known: tuple[str, ...], what: str) -> dict[str, str]:
 
 def _strings(t: Table, defaults: object) -> dict[str, str]:
     """The keys of `t` that override fields of the dataclass `defaults`; unknown keys are errors."""
-    out = {key: t.str(key) for key in vars(defaults) if key in t.data}
+    out = {key: t.str(key) for key in vars(defaults) if t.has(key)}
     t.done()
     return out
 
@@ -215,24 +215,24 @@ def _contract(t: Table, counters: tuple[str, ...], config_keys: tuple[str, ...])
     default = TrinityContract()
     changes: dict[str, object] = {}
     for key in ("api_key_header", "admin_token_header", "cache_field", "udp_codec"):
-        if key in t.data:
+        if t.has(key):
             changes[key] = t.str(key)
     if "udp_codec" in changes and changes["udp_codec"] != "json" and ":" not in str(changes["udp_codec"]):
         raise t.fail("udp_codec", '"json" or "package.module:factory"', changes["udp_codec"])
-    if "cache_values" in t.data:
+    if t.has("cache_values"):
         changes["cache_values"] = t.strs("cache_values")
-    if "refusals" in t.data:
+    if t.has("refusals"):
         words = t.sub("refusals")
-        given = {outcome: words.str(outcome) for outcome in REFUSAL_OUTCOMES if outcome in words.data}
+        given = {outcome: words.str(outcome) for outcome in REFUSAL_OUTCOMES if words.has(outcome)}
         words.done()
         changes["refusals"] = tuple((outcome, given.get(outcome, word)) for outcome, word in default.refusals)
-    if "admin" in t.data:
+    if t.has("admin"):
         changes["admin"] = AdminApi(**_strings(t.sub("admin"), default.admin))
-    if "fields" in t.data:
+    if t.has("fields"):
         changes["fields"] = SnapshotFields(**_strings(t.sub("fields"), default.fields))
-    if "counters" in t.data:
+    if t.has("counters"):
         changes["counters"] = _names(t.sub("counters"), counters, "counter")
-    if "config_keys" in t.data:
+    if t.has("config_keys"):
         changes["config_keys"] = _names(t.sub("config_keys"), config_keys, "config key")
     t.done()
     return TrinityContract(**changes)  # type: ignore[arg-type]

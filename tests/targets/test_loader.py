@@ -97,6 +97,12 @@ def _edit(path, old, new):
     ('admin = "https://127.0.0.1:19443"', 'admin = "https://ops:hunter2@127.0.0.1:19443"',
      "[targets.loop.balanced].admin must not carry credentials (user:password@)"),
     ("[targets.loop.balanced]\n", "[targets.loop.balance]\n", "[targets.loop] is missing the key 'balanced' (is 'balance' a misspelling of it?)"),
+    ('description = "a target on loopback"', 'description = "a target on loopback"\ncolour = "red"',
+     "[targets.loop] has unknown key 'colour' (known keys: aws, balanced, ca_file, contract, description, direct, "
+     "paths, redis_url, secrets, udp_symbol)"),
+    ('endpoint_url = "http://127.0.0.1:15000"', 'zone = "a"',
+     "[targets.loop.aws] has unknown key 'zone' (known keys: alb, cache_cluster, db_cluster, ecs_cluster, endpoint_url, "
+     "nlb, region, services)"),
 ])
 def test_bad_definition_names_the_key(targets_file, old, new, message):
     _edit(targets_file, old, new)
