@@ -50,6 +50,24 @@ def pytest_trinity_level_figures(test: PlanTest, level: ScaledLevel, figures: Le
     """
 
 
+def pytest_trinity_metric_sources(config: pytest.Config) -> dict[str, list[str]] | None:
+    """Return the metric sources and names a plugin's `pytest_trinity_level_figures` adds, so
+    the plan file's red flags may use them: a red flag naming a source or metric that no one
+    gives is a usage error (see `pytest_trinity/plan/metrics.py` for the built-in ones).
+
+    Called once, when the plan is loaded at `pytest_configure`: implement it in a plugin or a
+    conftest.py of the rootdir or of the paths given on the command line (a conftest found
+    later, during collection, is too late)::
+
+        # conftest.py
+        def pytest_trinity_metric_sources(config):
+            return {"client": ["cpu_us_per_request"]}
+
+        def pytest_trinity_level_figures(test, level, figures, load):
+            return {"client": {"cpu_us_per_request": load.cpu_seconds * 1e6 / max(1, figures.sent)}}
+    """
+
+
 @pytest.hookspec(firstresult=True)
 def pytest_trinity_judge_level(plan: Plan, test: PlanTest, level: ScaledLevel, figures: LevelFigures,
                                facts: Facts) -> Verdict | None:

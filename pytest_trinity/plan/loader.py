@@ -8,10 +8,12 @@ fall back to nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pytest_trinity.plan.metrics import metric_sources
 from pytest_trinity.plan.model import (
     COMPARATORS,
     Baseline,
@@ -38,6 +40,9 @@ STREAMS = ("lpo", "lrs")
 BASELINE_KINDS = ("previous", "target")
 STRESS_COLUMNS = ("batch", "micro_batch", "flush_ms", "db_max_open", "db_max_idle", "cache_pool", "cache_idle", "cache_read_ms")
 CRITERIA_ADVICE = ("success_pct", "errors_5xx", "cache_hit_p50_ms", "p99_ms")
+# A sanity bound on one level's requests, far above the plan's largest (9,000,000): a number
+# beyond it is a typo (an extra zero or three), not a load anyone means to send.
+MAX_REQUESTS = 10**10
 SHARED_INTS = ("qps", "burst", "ttl_s", "config_poll_s", "cache_max_retries", "cache_dial_ms", "cache_write_ms")
 
 
@@ -45,14 +50,19 @@ class PlanError(FileError):
     """profiles.toml (or a user's plan file) is not a valid plan; the message says what to fix."""
 
 
-def load_plan(path: Path | str) -> Plan:
-    """Read and validate a plan file. Raises PlanError with a message naming what to fix."""
+def load_plan(path: Path | str, extra_sources: Mapping[str, Iterable[str]] | None = None) -> Plan:
+    """Read and validate a plan file. Raises PlanError with a message naming what to fix.
+
+    `extra_sources` are the metric sources (and their metric names) that plugins add to a
+    level's figures (hook `pytest_trinity_metric_sources`); red flags may read them too.
+    """
     path = Path(path)
     file = display_path(path)
     root = Table(file, "", read_toml(path, PlanError, "plan file", "--trinity-profiles"), PlanError)
     plan = _read_plan(root, path)
     root.done()
     _check_references(file, plan)
+    _check_red_flag_metrics(file, plan, metric_sources(plan.telemetry.counters, extra_sources))
     return plan
 
 
@@ -102,7 +112,10 @@ def _read_levels(table: Table) -> tuple[Level, ...]:
     levels = []
     for number, key in _numbered(table, "level").items():
         t = table.sub(key)
-        levels.append(Level(number, t.int("requests"), t.int("concurrent"), t.str("purpose")))
+        requests, concurrent = t.int("requests", maximum=MAX_REQUESTS), t.int("concurrent")
+        if concurrent > requests:
+            raise t.fail("concurrent", f"at most requests ({requests})", concurrent)
+        levels.append(Level(number, requests, concurrent, t.str("purpose")))
         t.done()
     return tuple(levels)
 
@@ -121,7 +134,7 @@ def _read_tests(table: Table) -> dict[str, PlanTest]:
     for test_id in table.keys():
         t = table.sub(test_id)
         endurance = None
-        if "endurance" in t.data:
+        if t.has("endurance"):
             e = t.sub("endurance")
             endurance = Endurance(e.num("duration_s", minimum=1), e.num("load_fraction", 0.01, 1.0), e.str("ceiling_from"),
                                   e.num("min_duration_s", minimum=0), e.num("max_memory_growth_pct", minimum=0),
@@ -212,7 +225,7 @@ def _read_red_flags(table: Table) -> tuple[RedFlag, ...]:
             op=t.str("op", tuple(COMPARATORS)),
             threshold=t.num("threshold", minimum=float("-inf")),
             advice=t.str("advice"),
-            unit=t.str("unit") if "unit" in t.data else "",
+            unit=t.str("unit") if t.has("unit") else "",
             relative_to=t.str("relative_to", default=None),
             protocols=t.strs("protocols", PROTOCOLS, default=[], nonempty=False),
             key_tiers=t.strs("key_tiers", KEY_TIERS, default=[], nonempty=False),
@@ -243,16 +256,20 @@ def _read_baselines(table: Table) -> tuple[Baseline, ...]:
 
 
 def _read_telemetry(t: Table) -> Telemetry:
+    counters = t.strs("counters")
     telemetry = Telemetry(
         poll_s=t.num("poll_s", minimum=0.001),
         publish_s=t.num("publish_s", minimum=0.001),
         snapshot_ttl_s=t.num("snapshot_ttl_s", minimum=0.001),
         nodes=t.strs("nodes"),
-        counters=t.strs("counters"),
+        counters=counters,
         gauges=t.strs("gauges", default=[], nonempty=False),
         reconcile_tolerance_pct=t.num("reconcile_tolerance_pct", 0, 100),
         reconcile_advice=t.str("reconcile_advice"),
     )
+    for gauge in telemetry.gauges:
+        if gauge not in counters:
+            raise PlanError(f'{t.file}: [{t.path}].gauges names "{gauge}", which is not in [{t.path}].counters')
     t.done()
     return telemetry
 
@@ -317,3 +334,23 @@ def _check_references(file: str, plan: Plan) -> None:
     for key, number in (("full_success_through_level", plan.criteria.full_success_through_level), ("p99_levels", high)):
         if number > len(plan.levels):
             raise PlanError(f"{file}: [criteria].{key} names level {number}, but the ramp has {len(plan.levels)} levels")
+
+
+def _unknown(name: str, known: Iterable[str]) -> str:
+    """The hint after an unknown name: the nearest known one, else all of them."""
+    known = sorted(known)
+    near = difflib.get_close_matches(name, known, n=1)
+    return f'(did you mean "{near[0]}"?)' if near else f"(known: {', '.join(known)})"
+
+
+def _check_red_flag_metrics(file: str, plan: Plan, sources: dict[str, tuple[str, ...]]) -> None:
+    """Every red flag reads a source that exists and metrics that source gives
+    (pytest_trinity/plan/metrics.py); otherwise it would stay unmeasured, silently off."""
+    for flag in plan.red_flags:
+        where = f"{file}: [red_flags.{flag.id}]"
+        if flag.source not in sources:
+            raise PlanError(f'{where}.source "{flag.source}" is not a metric source {_unknown(flag.source, sources)}')
+        metrics = sources[flag.source]
+        for key, name in (("metric", flag.metric), ("relative_to", flag.relative_to)):
+            if name is not None and name not in metrics:
+                raise PlanError(f'{where}.{key} "{name}" is not a metric of source "{flag.source}" {_unknown(name, metrics)}')

@@ -39,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
     plan = None
     if settings.profiles_given or settings.profiles.is_file():
         try:
-            plan = load_plan(settings.profiles)
+            plan = load_plan(settings.profiles, extra_sources=_declared_sources(config))
         except PlanError as exc:
             raise pytest.UsageError(str(exc)) from None
         for number in plan.phases:
@@ -67,6 +67,19 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from None
     config.stash[STATE] = TrinityState(settings=settings, plan=plan, target=target, previous=previous)
     _register_plugins(config, settings.compare_fail)
+
+
+def _declared_sources(config: pytest.Config) -> dict[str, list[str]]:
+    """The metric sources plugins declare (`pytest_trinity_metric_sources`), merged."""
+    sources: dict[str, list[str]] = {}
+    for declared in config.hook.pytest_trinity_metric_sources(config=config):
+        if not isinstance(declared, dict) or not all(
+                isinstance(source, str) and isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names)
+                for source, names in declared.items()):
+            raise pytest.UsageError(f"pytest_trinity_metric_sources must return {{source: [metric, ...]}}, got {declared!r}")
+        for source, names in declared.items():
+            sources.setdefault(source, []).extend(names)
+    return sources
 
 
 def _register_plugins(config: pytest.Config, compare_fail: dict[str, float]) -> None:

@@ -95,6 +95,34 @@ BROKEN = {
                     "profiles.toml: [profiles.stress-tcp-direct] is missing the key 'cache_read_ms'"),
     "bad reference": ('ceiling_from = "2a"', 'ceiling_from = "2z"', 'test 2e refers to test "2z", which is not defined'),
     "not toml": ("[plan]", "[plan", "profiles.toml: not valid TOML"),
+    # Red flags read only metrics that a source gives (pytest_trinity/plan/metrics.py).
+    "misspelt source": ('source = "aurora"\nmetric = "acu"', 'source = "auroa"\nmetric = "acu"',
+                        'profiles.toml: [red_flags.aurora_acu].source "auroa" is not a metric source (did you mean "aurora"?)'),
+    "misspelt metric": ('metric = "udp_drop_pct"', 'metric = "udp_drop_pc"',
+                        'profiles.toml: [red_flags.udp_drop].metric "udp_drop_pc" is not a metric of source "cluster-stats" '
+                        '(did you mean "udp_drop_pct"?)'),
+    "misspelt relative_to": ('relative_to = "db_max_open"', 'relative_to = "db_max_opn"',
+                             'profiles.toml: [red_flags.db_pool_saturated].relative_to "db_max_opn" is not a metric of source '
+                             '"cluster-stats" (did you mean "db_max_open"?)'),
+    "metric of another source": ('metric = "engine_cpu_pct"', 'metric = "rss_bytes"',
+                                 'profiles.toml: [red_flags.elasticache_engine_cpu].metric "rss_bytes" is not a metric of source '
+                                 '"elasticache" (known: cache_hits, cache_misses, curr_connections, engine_cpu_pct)'),
+    # Numbers: the ramp's bounds, and nothing infinite or not-a-number.
+    "more connections than requests": ("requests = 300\nconcurrent = 30", "requests = 300\nconcurrent = 301",
+                                       "profiles.toml: [levels.1].concurrent must be at most requests (300), got 301"),
+    "absurd request count": ("requests = 9_000_000", "requests = 20_000_000_000",
+                             "profiles.toml: [levels.13].requests must be a positive integer ≤ 10,000,000,000, got 20000000000"),
+    "infinite number": ("max_level_s = 900", "max_level_s = inf", "profiles.toml: [run].max_level_s must be a finite number ≥ 0.001, got inf"),
+    "not a number": ('op = ">"\nthreshold = 1.0', 'op = ">"\nthreshold = nan',
+                     "profiles.toml: [red_flags.udp_drop].threshold must be a finite number, got nan"),
+    "gauge that is no counter": ('gauges = ["db_open", "db_in_use", "db_max_open"]', 'gauges = ["db_open", "db_in_use", "db_idle"]',
+                                 'profiles.toml: [telemetry].gauges names "db_idle", which is not in [telemetry].counters'),
+    # Messages: grammar, and every key a table accepts in the unknown-key hint.
+    "empty list": ('nodes = ["main", "mirror", "lrs"]', "nodes = []", "profiles.toml: [telemetry].nodes must be a non-empty list of strings, got []"),
+    "unknown key lists the optional keys": (
+        'threshold = 0\nadvice = "batch inserts', 'threshold = 0\ncolour = 1\nadvice = "batch inserts',
+        "profiles.toml: [red_flags.flush_errors] has unknown key 'colour' (known keys: advice, key_tiers, metric, op, "
+        "protocols, relative_to, source, tests, threshold, unit)"),
 }
 
 
@@ -110,3 +138,25 @@ def test_broken_plan_names_what_to_fix(case, tmp_path, plan_text, monkeypatch):
 def test_missing_file_names_the_option(tmp_path):
     with pytest.raises(PlanError, match=re.escape("plan file not found (give one with --trinity-profiles PATH)")):
         load_plan(tmp_path / "nope.toml")
+
+
+FLAG_OF_A_PLUGIN = """
+[red_flags.client_cpu]
+source = "client"
+metric = "cpu_us_per_request"
+op = ">"
+threshold = 50.0
+advice = "the load generator is the bottleneck"
+"""
+
+
+def test_a_plugin_declared_source_may_be_read_by_a_red_flag(tmp_path, plan_text, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "profiles.toml"
+    path.write_text(plan_text + FLAG_OF_A_PLUGIN)
+    with pytest.raises(PlanError, match=re.escape('[red_flags.client_cpu].source "client" is not a metric source')):
+        load_plan(path)
+    plan = load_plan(path, extra_sources={"client": ["cpu_us_per_request"]})
+    assert [f.metric for f in plan.red_flags if f.source == "client"] == ["cpu_us_per_request"]
+    with pytest.raises(PlanError, match=re.escape('[red_flags.client_cpu].metric "cpu_us_per_request" is not a metric of source "client"')):
+        load_plan(path, extra_sources={"client": ["rss_bytes"]})
