@@ -2,8 +2,10 @@
 
 Precedence: command line, then the ini file, then the default. Every value goes through the
 same parser whichever way it came, so `--trinity-scale 2` and `trinity_scale = 2` fail with
-the same message. Relative paths are taken from the working directory on the command line,
-from the ini file's folder in the ini file, and from the rootdir for defaults.
+the same message, which names where the value came from: the option, the ini file, or
+`-o trinity_scale` (an ini value overridden on the command line). Relative paths are taken
+from the working directory on the command line (`-o` included), from the ini file's folder
+in the ini file, and from the rootdir for defaults.
 """
 
 from __future__ import annotations
@@ -97,20 +99,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _overridden(config: pytest.Config, name: str) -> bool:
+    """Whether the ini value `name` was given on the command line, `-o name=VALUE`."""
+    overrides = getattr(config.option, "override_ini", None) or ()
+    return any(isinstance(o, str) and o.partition("=")[0].strip() == name for o in overrides)
+
+
 def _value(config: pytest.Config, option: _Option) -> tuple[Any, bool]:
-    """Return (value, given) for one option, honouring CLI > ini > default."""
+    """Return (value, given) for one option, honouring CLI > ini (or -o) > default."""
     cli = config.getoption(option.name)
     if cli is not None:
         return (Path(cli) if option.is_path else cli), True
     raw = config.getini(option.name)
     if raw not in (None, ""):
-        where = config.inipath.name if config.inipath else "the ini file"
+        override = _overridden(config, option.name)
         try:
             value = option.parse(raw)
         except ValueError as exc:
+            if override:
+                raise pytest.UsageError(f"-o {option.name}: {exc}") from None
+            where = config.inipath.name if config.inipath else "the ini file"
             raise pytest.UsageError(f"{where}: ini option {option.name} {exc}") from None
         if option.is_path:
-            base = config.inipath.parent if config.inipath else config.rootpath
+            if override:
+                base = config.invocation_params.dir
+            else:
+                base = config.inipath.parent if config.inipath else config.rootpath
             value = base / value
         return value, True
     if option.default is None:

@@ -42,6 +42,14 @@ def test_bad_ini_value_names_the_ini_option(plan_project):
     assert "tox.ini: ini option trinity_scale must be a number with 0 < S ≤ 1, got 'lots'" in result.stderr.str()
 
 
+def test_bad_ini_override_names_the_o_option(plan_project):
+    plan_project.makeini(INI + "trinity_scale = 0.5\n")
+    result = plan_project.runpytest("tests_perf", "--collect-only", "-o", "trinity_scale=7")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "-o trinity_scale: must be a number with 0 < S ≤ 1, got '7'" in result.stderr.str()
+    assert "tox.ini" not in result.stderr.str()
+
+
 def test_profiles_option_and_its_ini_twin_pick_the_plan_file(plan_project):
     plan_dir = plan_project.path / "plans"
     plan_dir.mkdir()
