@@ -34,8 +34,11 @@ class ResultsJson:
         self.reported: set[str] = set()
         try:
             check_report_dir(session.report_dir)
+            problem = None
         except StoreError as exc:
-            pytest.fail(f"pytest-trinity: {exc}", pytrace=False)
+            problem = str(exc)
+        if problem is not None:  # failed outside the except block: no chained traceback in the report
+            pytest.fail(f"pytest-trinity: {problem}", pytrace=False)
         self.store = RunStore(session.report_dir, session.plan, dict(run_info, target=session.target.name, scale=session.scale))
         if session.previous is not None:
             self.store.extra["compare"] = {"run_id": session.previous[0], "fail_limits": compare_fail}

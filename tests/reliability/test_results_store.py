@@ -116,3 +116,15 @@ def test_end_to_end_a_latest_directory_fails_no_level(plan_project: pytest.Pytes
     levels = json.loads(path.read_text())["levels"]
     assert [(r["level_id"], r["status"]) for r in levels] == [("L01-c30", "passed"), ("L02-c90", "passed")]
     assert "Traceback" not in output and "IsADirectoryError" not in output
+
+
+def test_end_to_end_a_report_dir_under_a_file_is_a_clean_error_before_any_load(plan_project: pytest.Pytester) -> None:
+    (plan_project.path / "afile").write_text("")
+    result = plan_project.runpytest_subprocess("tests_perf", "-k", "2a", "--trinity-levels", "1-2", "--trinity-scale", "0.01",
+                                               "--trinity-report-dir", "afile/reports")
+    output = result.stdout.str()
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["pytest-trinity: the report dir afile/reports (--trinity-report-dir) cannot be created: "
+                                 "its parent afile is not a directory"])
+    assert "production restored" not in output  # the target was never started, nothing was sent
+    assert "Traceback" not in output and "During handling" not in output
