@@ -26,7 +26,8 @@ def test_a_second_run_is_refused_naming_the_first(redis_url) -> None:
     first = RunLock(redis_url, "20261202T070000-111")
     assert first.acquire() is None
     try:
-        with pytest.raises(LockHeld, match=r"in use by another plan run: run 20261202T070000-111 on .*, started 20\d\d-\d\d-\d\d .*--trinity-break-lock"):
+        with pytest.raises(LockHeld, match=r"in use by another plan run: run 20261202T070000-111 on .*, started 20\d\d-\d\d-\d\d "
+                                           r".*--trinity-break-lock"):
             RunLock(redis_url, "20261202T070100-222").acquire()
     finally:
         first.release()
