@@ -14,6 +14,7 @@ from pytest_trinity.plugin.state import STATE, TrinityState
 from pytest_trinity.results.compare import CompareError
 from pytest_trinity.results.compare import load as load_previous
 from pytest_trinity.results.compare import resolve as resolve_compare
+from pytest_trinity.results.store import StoreError, check_report_dir
 from pytest_trinity.targets import TargetError, load_target
 
 MARKERS = (
@@ -59,6 +60,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.compare_fail and not settings.compare:
         raise pytest.UsageError("--trinity-compare-fail needs --trinity-compare PATH|latest to compare with")
     previous = None
+    if not collect_only and plan is not None:
+        try:
+            check_report_dir(settings.report_dir)  # before any traffic, not after every level
+        except StoreError as exc:
+            raise pytest.UsageError(str(exc)) from None
     if settings.compare and not settings.show_plan:
         try:
             previous = load_previous(resolve_compare(settings.compare, settings.report_dir, target.name, settings.scale),

@@ -45,6 +45,7 @@ class Settings:
     compare: str | None  # an earlier results.json, run folder, or "latest"
     compare_fail: dict[str, float]  # metric -> % of regression that fails a case
     show_plan: bool
+    break_lock: bool  # take the target's run lock even if another run holds it
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--trinity-plan", dest="trinity_plan", action="store_true", default=False,
         help="print the plan after scaling (tests, levels, requests, concurrency, profile) and exit without sending traffic",
     )
+    group.addoption(
+        "--trinity-break-lock", dest="trinity_break_lock", action="store_true", default=False,
+        help="take the target's run lock even if another plan run holds it (when that run is known to be gone)",
+    )
 
 
 def _overridden(config: pytest.Config, name: str) -> bool:
@@ -147,4 +152,5 @@ def resolve_settings(config: pytest.Config) -> Settings:
         compare=values["trinity_compare"][0],
         compare_fail=values["trinity_compare_fail"][0] or {},
         show_plan=bool(config.getoption("trinity_plan")),
+        break_lock=bool(config.getoption("trinity_break_lock")),
     )

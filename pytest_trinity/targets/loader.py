@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -99,6 +100,11 @@ def _read_target(t: Table, name: str, base: Path, resolve: bool, counters: tuple
         ca_path = base / t.str("ca_file")
         if not ca_path.is_file():
             raise t.fail("ca_file", f"an existing file ({ca_path} does not exist)", t.data["ca_file"])
+        try:
+            ssl.create_default_context(cafile=str(ca_path))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise TargetError(f"{t.file}: [{t.path}].ca_file must be a PEM file of CA certificates; {ca_path} is not "
+                              f"({type(exc).__name__}: {exc})") from None
         ca_file = str(ca_path)
     target = Target(
         name=name,

@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 
+from pytest_trinity.reference.lb import make_certificates
 from pytest_trinity.targets import LOCAL, TargetError, load_target
 
 GOOD = """
@@ -39,11 +40,16 @@ cache_cluster = "valkey"
 SECRETS = {"T_PUBLIC": "pub-Zq81-secret", "T_PARTNER": "part-Kx22-secret", "T_ADMIN": "adm-Wv93-secret"}
 
 
+@pytest.fixture(scope="module")
+def ca_pem(tmp_path_factory) -> str:
+    return make_certificates(tmp_path_factory.mktemp("tls")).ca_file.read_text()
+
+
 @pytest.fixture
-def targets_file(tmp_path, monkeypatch):
+def targets_file(tmp_path, monkeypatch, ca_pem):
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    (tmp_path / "ca.pem").write_text("not checked here")
+    (tmp_path / "ca.pem").write_text(ca_pem)
     path = tmp_path / "targets.toml"
     path.write_text(GOOD)
     return path
@@ -110,6 +116,13 @@ def test_bad_definition_names_the_key(targets_file, old, new, message):
         load_target("loop", targets_file)
     assert message in str(info.value)
     assert "hunter2" not in str(info.value) and "adm-literal-secret" not in str(info.value)
+
+
+@pytest.mark.parametrize("content", ["not a certificate", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", ""])
+def test_a_ca_file_that_is_not_pem_is_refused_when_the_targets_file_is_read(targets_file, content):
+    (targets_file.parent / "ca.pem").write_text(content)
+    with pytest.raises(TargetError, match=r"targets.toml: \[targets.loop\].ca_file must be a PEM file of CA certificates; .*ca.pem is not"):
+        load_target("loop", targets_file)
 
 
 def test_missing_environment_variable_is_named(targets_file, monkeypatch):
