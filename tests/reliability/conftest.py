@@ -138,7 +138,8 @@ class Session:
         """`artefact: secret name` for every secret value found in any artefact."""
         values = values or list(SECRETS.values())
         names = {v: k for k, v in SECRETS.items()}
-        return [f"{where}: {names.get(v, v)}" for where, text in self.everything().items() for v in values if v in text]
+        return [f"{where}: {names.get(v, f'secret #{i + 1}')}" for where, text in self.everything().items()
+                for i, v in enumerate(values) if v in text]
 
     def levels(self) -> list[dict[str, Any]]:
         return list((self.results or {}).get("levels") or [])
@@ -150,7 +151,8 @@ class Session:
 
 
 def results_of(root: Path, exclude: set[Path] = frozenset()) -> dict[str, Any] | None:  # type: ignore[assignment]
-    files = sorted((p for p in (root / "reports").glob("*/results.json") if p not in exclude and p.parent.name != "latest"), key=lambda p: p.stat().st_mtime)
+    files = sorted((p for p in (root / "reports").glob("*/results.json") if p not in exclude and p.parent.name != "latest"),
+                   key=lambda p: p.stat().st_mtime)
     return json.loads(files[-1].read_text()) if files else None
 
 
