@@ -170,11 +170,14 @@ def _read_profiles(table: Table, shared_table: Table) -> dict[str, Profile]:
     for name in table.keys():
         t = table.sub(name)
         production = t.bool("production", default=False)
-        values: dict[str, Any] = {col: t.int(col) for col in STRESS_COLUMNS}
-        # A stress profile takes the shared values; a production profile states its own.
+        # A stress profile states every column and takes the shared values; a production
+        # profile states what it states (the plan gives fresh-price no values).
+        values: dict[str, Any] = {}
+        for key in STRESS_COLUMNS:
+            values[key] = t.int(key) if not production or t.has(key) else None
         for key in SHARED_INTS:
-            values[key] = t.int(key, minimum=0, default=MISSING if production else shared[key])
-        values["log_level"] = t.str("log_level", default=MISSING if production else shared["log_level"])
+            values[key] = t.int(key, minimum=0) if t.has(key) else (None if production else shared[key])
+        values["log_level"] = t.str("log_level") if t.has("log_level") else (None if production else shared["log_level"])
         t.done()
         profiles[name] = Profile(name=name, production=production, **values)
     return profiles

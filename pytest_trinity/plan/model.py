@@ -6,7 +6,7 @@ Nothing here holds a plan number; every value arrives from profiles.toml through
 from __future__ import annotations
 
 import operator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -72,32 +72,41 @@ class PlanTest:
 
 @dataclass(frozen=True)
 class Profile:
-    """A system-mode profile: the stress columns plus the values all stress profiles share."""
+    """A system-mode profile: the stress columns plus the values all stress profiles share.
+
+    A stress profile states every value (the plan's table). The production profile states
+    only what the plan file gives for it: the plan names `fresh-price` but none of its values,
+    so those are None, and neither applied nor verified.
+    """
 
     name: str
     production: bool
-    batch: int
-    micro_batch: int
-    flush_ms: int
-    db_max_open: int
-    db_max_idle: int
-    cache_pool: int
-    cache_idle: int
-    cache_read_ms: int
-    qps: int
-    burst: int
-    ttl_s: int
-    log_level: str
-    config_poll_s: int
-    cache_max_retries: int
-    cache_dial_ms: int
-    cache_write_ms: int
+    batch: int | None = None
+    micro_batch: int | None = None
+    flush_ms: int | None = None
+    db_max_open: int | None = None
+    db_max_idle: int | None = None
+    cache_pool: int | None = None
+    cache_idle: int | None = None
+    cache_read_ms: int | None = None
+    qps: int | None = None
+    burst: int | None = None
+    ttl_s: int | None = None
+    log_level: str | None = None
+    config_poll_s: int | None = None
+    cache_max_retries: int | None = None
+    cache_dial_ms: int | None = None
+    cache_write_ms: int | None = None
+
+    @classmethod
+    def value_names(cls) -> tuple[str, ...]:
+        """The names of a profile's values (its config keys), in the plan's order."""
+        return tuple(f.name for f in fields(cls) if f.name not in ("name", "production"))
 
     def parameters(self) -> dict[str, Any]:
-        """The values a target must report back after `system-mode` applies this profile."""
-        params = asdict(self)
-        del params["name"], params["production"]
-        return params
+        """The values the plan states for this profile: what a target must report back after
+        `system-mode` applies it."""
+        return {name: value for name in self.value_names() if (value := getattr(self, name)) is not None}
 
 
 @dataclass(frozen=True)
@@ -232,4 +241,4 @@ class Plan:
 
     def config_keys(self) -> tuple[str, ...]:
         """The config keys a target reports for a profile: mode, governor, and every profile value."""
-        return ("mode", "adaptive_enabled", *next(iter(self.profiles.values())).parameters())
+        return ("mode", "adaptive_enabled", *Profile.value_names())

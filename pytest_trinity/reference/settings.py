@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from pytest_trinity.plan import Plan, Profile
@@ -24,6 +25,49 @@ log = logging.getLogger("trinity.node")
 
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING, "error": logging.ERROR}
 
+# The reference cluster's own production settings (the plan gives fresh-price no values): a
+# short price TTL ("fresh price"), modest pools, a real per-key QPS, verbose logging. A value
+# the plan file states for its production profile takes precedence.
+REFERENCE_PRODUCTION: dict[str, int | str] = {
+    "batch": 100, "micro_batch": 100, "flush_ms": 1_000, "db_max_open": 50, "db_max_idle": 25, "cache_pool": 300,
+    "cache_idle": 100, "cache_read_ms": 500, "qps": 50, "burst": 100, "ttl_s": 5, "log_level": "info",
+    "config_poll_s": 60, "cache_max_retries": 3, "cache_dial_ms": 1_000, "cache_write_ms": 1_000,
+}
+
+
+@dataclass(frozen=True)
+class RunningProfile:
+    """Every value a node runs a mode with: the plan's, over the reference's production settings."""
+
+    name: str
+    batch: int
+    micro_batch: int
+    flush_ms: int
+    db_max_open: int
+    db_max_idle: int
+    cache_pool: int
+    cache_idle: int
+    cache_read_ms: int
+    qps: int
+    burst: int
+    ttl_s: int
+    log_level: str
+    config_poll_s: int
+    cache_max_retries: int
+    cache_dial_ms: int
+    cache_write_ms: int
+
+    def parameters(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in Profile.value_names()}
+
+
+def running_profile(plan: Plan, mode: str) -> RunningProfile:
+    """What a node runs under `mode` (a KeyError for a mode the plan does not define)."""
+    profile = plan.profiles[mode]
+    values = dict(REFERENCE_PRODUCTION) if profile.production else {}
+    values.update(profile.parameters())
+    return RunningProfile(name=mode, **values)  # type: ignore[arg-type]  # values holds every field, each of its type
+
 
 class Settings:
     def __init__(self, cfg: NodeConfig, plan: Plan, keys: KeyRing, prices: PriceBook, usage: Housekeeping, pool: DbPool,
@@ -38,7 +82,7 @@ class Settings:
         self.serving = serving
         self.udp = udp
         self.mode = cfg.mode
-        self.profile: Profile = plan.profiles[cfg.mode]
+        self.profile = running_profile(plan, cfg.mode)
         governor.enabled = cfg.adaptive_enabled
 
     @property
@@ -50,7 +94,7 @@ class Settings:
         return self.serving.faults
 
     def apply_mode(self, mode: str, adaptive: bool | None = None) -> None:
-        p = self.plan.profiles[mode]
+        p = running_profile(self.plan, mode)
         self.mode, self.profile = mode, p
         if adaptive is not None:
             self.governor.enabled = adaptive

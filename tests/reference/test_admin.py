@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from pytest_trinity.reference.settings import running_profile
 from tests.reference.conftest import TIMEOUT, Admin, api_client, udp_call, wait_until
 
 DERIVED = {"tcp_rps", "udp_rps", "total_rps", "syncmap_hit_pct", "cache_hit_pct", "udp_drop_pct", "bg_drop_pct"}
@@ -21,7 +22,8 @@ def test_admin_needs_the_token(cluster, admin: Admin) -> None:
 
 
 def test_system_mode_applies_every_profile_cluster_wide(cluster, admin: Admin, plan) -> None:
-    for name, profile in plan.profiles.items():
+    for name in plan.profiles:
+        profile = running_profile(plan, name)  # the plan's values (all of a stress profile's), the reference's for production
         r = admin.get(cluster.balanced.admin_url, "/admin/system-mode", mode=name)
         assert r.status_code == 200
         assert r.json()["mode"] == name
@@ -54,7 +56,7 @@ def test_stress_stats_shape(cluster, admin: Admin, plan) -> None:
     assert list(snap["counters"]) == list(plan.telemetry.counters)
     assert DERIVED <= set(snap["derived"])
     assert snap["config"]["mode"] in plan.profiles and "adaptive_enabled" in snap["config"]
-    assert set(plan.profiles[snap["config"]["mode"]].parameters()) <= set(snap["config"])
+    assert set(running_profile(plan, snap["config"]["mode"]).parameters()) <= set(snap["config"])
     assert snap["process"]["rss_bytes"] > 1_000_000 and snap["process"]["cpu_pct"] >= 0
 
 

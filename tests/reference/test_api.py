@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 
+from pytest_trinity.reference.settings import running_profile
 from tests.reference.conftest import Admin, api_client, udp_call, wait_until
 
 
@@ -98,7 +99,7 @@ def test_reports_usage_reads_usage_logs(cluster, admin: Admin, plan) -> None:
     with api_client(cluster, cluster.partner_key.value) as c:
         for _ in range(7):
             assert c.get(cluster.direct.api_url + "/price", params={"symbol": "BTC-USD"}).status_code == 200
-        flush_s = plan.profiles[plan.restore.profile].flush_ms / 1000
+        flush_s = running_profile(plan, plan.restore.profile).flush_ms / 1000
 
         def report() -> dict:
             r = c.get(cluster.nodes["lrs"].api_url + "/reports/usage", params={"key_id": key_id, "from": start})

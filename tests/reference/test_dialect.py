@@ -21,6 +21,7 @@ from pytest_trinity.plan import Plan
 from pytest_trinity.reference import ClusterInfo, Dialect, KeySpec, TelemetryTimings, run_cluster
 from pytest_trinity.reference.config import NodeConfig
 from pytest_trinity.reference.counters import COUNTER_NAMES
+from pytest_trinity.reference.settings import running_profile
 from tests.reference.conftest import PUBLISH_S, SNAPSHOT_TTL_S, TIMEOUT, api_client, udp_call, wait_until
 
 DIALECT = {
@@ -86,7 +87,7 @@ def _assert_snapshot_renamed(snap: dict[str, Any], plan: Plan) -> None:
     assert not set(DIALECT["config_keys"]) & set(settings), f"default config keys leaked: {sorted(settings)}"
     assert {"ubat", "config_poll", "db_open_max", "profile", "adaptive"} <= set(settings)
     assert settings["profile"] in plan.profiles
-    assert settings["db_open_max"] == plan.profiles[settings["profile"]].db_max_open == metrics["pool_max"]
+    assert settings["db_open_max"] == running_profile(plan, settings["profile"]).db_max_open == metrics["pool_max"]
     assert snap["proc"]["rss_bytes"] > 0 and "tcp_rps" in snap["computed"]
 
 
@@ -165,7 +166,7 @@ def test_cluster_stats_reads_renamed_snapshots(dcluster: ClusterInfo, dadmin: ht
 
 
 def test_system_mode_echo_uses_renamed_config_keys(dcluster: ClusterInfo, dadmin: httpx.Client, plan: Plan) -> None:
-    name, profile = "stress-tcp-alb", plan.profiles["stress-tcp-alb"]
+    name, profile = "stress-tcp-alb", running_profile(plan, "stress-tcp-alb")
     r = dadmin.get(dcluster.balanced.admin_url + "/admin/system-mode", params={"mode": name, "adaptive_enabled": "false"})
     assert r.status_code == 200
     echo = r.json()
@@ -186,7 +187,7 @@ def test_system_mode_echo_uses_renamed_config_keys(dcluster: ClusterInfo, dadmin
 
 
 def test_http_refusals_use_renamed_words(dcluster: ClusterInfo, dadmin: httpx.Client, plan: Plan) -> None:
-    profile = plan.profiles[plan.restore.profile]
+    profile = running_profile(plan, plan.restore.profile)
     _reset(dadmin, dcluster)
     seen: Counter[tuple[int, str | None]] = Counter()
     with api_client(dcluster, dcluster.public_key.value) as c:
@@ -209,7 +210,7 @@ def test_http_refusals_use_renamed_words(dcluster: ClusterInfo, dadmin: httpx.Cl
 
 
 def test_udp_refusals_use_renamed_words(dcluster: ClusterInfo, dadmin: httpx.Client, plan: Plan) -> None:
-    profile = plan.profiles[plan.restore.profile]
+    profile = running_profile(plan, plan.restore.profile)
     _reset(dadmin, dcluster)
     n = profile.burst * 3
     answers = udp_call(dcluster.direct.udp, [{"id": i, "key": dcluster.public_key.value, "symbol": "BTC-USD"} for i in range(n)])

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from pytest_trinity.reference import run_cluster
+from pytest_trinity.reference.settings import running_profile
 from tests.reference.conftest import GOVERNOR_LIMIT, Admin, udp_call, wait_until
 
 
@@ -105,7 +106,7 @@ def test_refuse_reset(cluster, admin: Admin) -> None:
 
 
 def test_feeds_paused_makes_the_map_go_stale(cluster, admin: Admin, plan) -> None:
-    ttl = plan.profiles[plan.restore.profile].ttl_s
+    ttl = running_profile(plan, plan.restore.profile).ttl_s
     admin.faults("main", feeds_paused=True)
     time.sleep(ttl + 0.5)
     admin.reset()

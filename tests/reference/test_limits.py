@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from pytest_trinity.reference.settings import running_profile
 from tests.reference.conftest import CAPPED, Admin, api_client, udp_call
 
 
@@ -18,7 +19,7 @@ def _burst(cluster, key: str, n: int) -> Counter:
 
 
 def test_public_key_is_rate_limited_beyond_its_burst(cluster, admin: Admin, plan) -> None:
-    profile = plan.profiles[plan.restore.profile]  # the cluster runs the production profile
+    profile = running_profile(plan, plan.restore.profile)  # the cluster runs the production profile
     admin.reset()
     n = profile.burst * 3
     seen = _burst(cluster, cluster.public_key.value, n)
@@ -32,7 +33,7 @@ def test_public_key_is_rate_limited_beyond_its_burst(cluster, admin: Admin, plan
 
 
 def test_partner_key_is_never_limited(cluster, admin: Admin, plan) -> None:
-    profile = plan.profiles[plan.restore.profile]
+    profile = running_profile(plan, plan.restore.profile)
     admin.reset()
     seen = _burst(cluster, cluster.partner_key.value, profile.burst * 3)
     assert seen == Counter({(200, None): profile.burst * 3})
@@ -51,7 +52,7 @@ def test_monthly_cap_on_tcp_and_udp(cluster, admin: Admin) -> None:
 
 
 def test_udp_is_rate_limited_for_public_keys_only(cluster, admin: Admin, plan) -> None:
-    profile = plan.profiles[plan.restore.profile]
+    profile = running_profile(plan, plan.restore.profile)
     admin.reset()
     n = profile.burst * 3
     public = udp_call(cluster.direct.udp, [{"id": i, "key": cluster.public_key.value, "symbol": "BTC-USD"} for i in range(n)])
