@@ -5,9 +5,13 @@ not restored). Every record a case makes is announced with `pytest_trinity_level
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -18,7 +22,7 @@ from pytest_trinity.plugin.progress import LiveProgress
 from pytest_trinity.plugin.reports import ResultsJson
 from pytest_trinity.plugin.state import get_state
 from pytest_trinity.results.machine import git_commit, machine_info
-from pytest_trinity.runner import PlanSession, SetupError, run_level
+from pytest_trinity.runner import PlanSession, RestoreReport, SetupError, run_level
 from pytest_trinity.services import ServiceError
 from pytest_trinity.targets import Target
 
@@ -67,12 +71,42 @@ def trinity_run(pytestconfig: pytest.Config, trinity_plan: Plan, trinity_target:
     except (ServiceError, OSError) as exc:
         problem = f"pytest-trinity: the target {trinity_target.name!r} could not be started: {exc}"
     if problem is not None:
-        writer.finish(run.close())
+        _finish(run, writer)
         pytest.fail(problem, pytrace=False)
     try:
         yield run
     finally:
-        writer.finish(run.close())
+        _finish(run, writer)
+
+
+def _finish(run: PlanSession, writer: ResultsJson) -> None:
+    """Restore production, then store the outcome in results.json, whatever interrupts the
+    restore: its report (or, if it never returned one, a NOT RESTORED one saying so) always
+    reaches `run.restore` (the terminal summary) and results.json (`restore`, `ended_at`)."""
+    try:
+        run.close()
+    finally:
+        if run.restore is None:
+            run.restore = RestoreReport(False, run.plan.restore.profile, run.plan.restore.governor,
+                                        "the restore did not finish: it was interrupted or failed (see the error above)")
+        with _signals_ignored():
+            writer.finish(run.restore)
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM are ignored while results.json is written (a few milliseconds), so
+    that a signal cannot leave it without its ending. The run ends right after anyway; raised
+    again here, a KeyboardInterrupt would escape pytest's session teardown (INTERNALERROR)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old: dict[int, Any] = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in old.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def recorded(item: pytest.Item, record: LevelRecord) -> None:
