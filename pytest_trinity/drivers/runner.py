@@ -2,6 +2,12 @@
 a `concurrent.futures.Executor` (a local process pool by default), relay each worker's
 once-a-second progress to a callback, stop everything on SIGINT (partial results, marked
 interrupted), name the worker and the cause when one fails, and merge the shards' results.
+
+The own pool's workers and the manager ignore SIGINT and SIGTERM (a signal to the whole process
+group reaches the parent, which stops them with their partial results) and exit by themselves
+once the parent is gone (`drivers.lifeline`). They are started with "spawn", so each is a
+child of the parent itself: with "forkserver" they were children of the fork server, which
+a SIGTERM to the group kills, and its death made the pool count every live worker as dead.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from multiprocessing.managers import SyncManager
 from typing import Any
 
 from pytest_trinity.drivers.core import empty_result
+from pytest_trinity.drivers.lifeline import child_init
 from pytest_trinity.drivers.result import LoadResult, ShardResult
 from pytest_trinity.drivers.shard import run_shard, run_shard_async
 from pytest_trinity.drivers.spec import LoadSpec, ShardSpec, split
@@ -78,12 +85,11 @@ class _Channel:
             return None
 
 
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _worker_main(shard: ShardSpec, channel: _Channel | None, own_pool: bool = False) -> ShardResult:
+    """Runs in the worker process: wait for the go signal, run the shard, return its result.
 
-
-def _worker_main(shard: ShardSpec, channel: _Channel | None) -> ShardResult:
-    """Runs in the worker process: wait for the go signal, run the shard, return its result."""
+    In the own pool (`own_pool`) the worker ignores SIGINT, and the parent stops it; in an
+    executor given by the caller, SIGINT stops the shard with a partial result."""
     if channel is not None:
         channel.queue.put(("ready", shard.index, os.getpid()))
         if not channel.go.wait(READY_TIMEOUT_S):
@@ -106,7 +112,7 @@ def _worker_main(shard: ShardSpec, channel: _Channel | None) -> ShardResult:
         if channel is not None:
             channel.queue.put(("progress", index, data))
 
-    return run_shard(shard, progress, should_stop, handle_sigint=True)
+    return run_shard(shard, progress, should_stop, handle_sigint=not own_pool)
 
 
 def plan_shards(spec: LoadSpec, processes: int | None = None) -> list[ShardSpec]:
@@ -127,11 +133,12 @@ def run_load(spec: LoadSpec, executor: Executor | None = None,
     """
     raise_nofile_limit(spec.concurrency + 1024)
     shards = plan_shards(spec, processes)
-    ctx = multiprocessing.get_context("spawn" if executor is not None else "forkserver")
+    ctx = multiprocessing.get_context("spawn")
     with _manager(ctx) as manager, _pool(executor, len(shards), ctx) as pool, _sigint_flag() as interrupted:
         channel = _Channel(manager)
+        own = executor is None
         try:
-            workers = _Workers(spec, [pool.submit(_worker_main, sh, channel) for sh in shards], channel, interrupted)
+            workers = _Workers(spec, [pool.submit(_worker_main, sh, channel, own) for sh in shards], channel, interrupted)
             workers.wait_ready()
             workers.start()
             workers.relay_progress(on_progress)
@@ -143,9 +150,10 @@ def run_load(spec: LoadSpec, executor: Executor | None = None,
 
 @contextlib.contextmanager
 def _manager(ctx: BaseContext) -> Iterator[SyncManager]:
-    """The manager process behind the control channel (it ignores SIGINT)."""
+    """The manager process behind the control channel (it ignores SIGINT and SIGTERM, and
+    exits when this process is gone)."""
     manager = SyncManager(ctx=ctx)
-    manager.start(_ignore_sigint)
+    manager.start(child_init, (os.getpid(),))
     try:
         yield manager
     finally:
@@ -158,7 +166,7 @@ def _pool(executor: Executor | None, n: int, ctx: BaseContext) -> Iterator[Execu
     if executor is not None:
         yield executor
         return
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=child_init, initargs=(os.getpid(),))
     try:
         yield pool
     finally:
