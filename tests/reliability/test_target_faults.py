@@ -132,6 +132,9 @@ def test_item15_echoed_key_is_in_no_artefact_and_error_texts_are_bounded(mb_proj
     assert replies.get("(other error texts)") == record["figures"]["planned"] - sum(kept.values()), replies
     classes = [k for k in record["figures"]["failure_classes"] if k.startswith("error reply ")]
     assert len(classes) <= 21 and "error reply (other error texts)" in classes, classes
+    # nowhere in the level's record (its message and verdict included) more than 20 of the texts
+    texts = set(re.findall(r"internal error \(request \d+\)", json.dumps(record)))
+    assert len(texts) <= 20, f"{len(texts)} distinct error texts in the record: {record['message'][:600]}"
 
 
 # -- item 17: a profile that is never in force ----------------------------------------------
