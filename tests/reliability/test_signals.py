@@ -208,7 +208,7 @@ def test_a_second_signal_during_the_restore_retries_still_prints_and_stores_the_
 # -- 14: SIGKILL of pytest leaves no driver process behind ------------------------------------------
 def test_no_driver_process_outlives_a_sigkilled_pytest(project, admin):
     proc = _start(project, *LONG_LEVEL, "--trinity-levels", "8", new_session=True)
-    left: dict[int, str] = {}
+    tree: dict[int, str] = {}
     try:
         _wait_mid_level(admin, proc)
         tree = _descendants(proc.pid)
@@ -220,7 +220,7 @@ def test_no_driver_process_outlives_a_sigkilled_pytest(project, admin):
             time.sleep(0.2)
         assert not left, f"still running 10 s after pytest was killed: {left}"
     finally:
-        for pid in _alive(_descendants(proc.pid) | left):  # never leak them into the next test
+        for pid in _alive(tree | _descendants(proc.pid)):  # never leak them into the next test
             os.kill(pid, signal.SIGKILL)
         if proc.poll() is None:
             proc.kill()
