@@ -29,6 +29,7 @@ from pytest_trinity.model import (
 )
 from pytest_trinity.plan import Plan, PlanTest
 from pytest_trinity.runner.drive import Driven
+from pytest_trinity.runner.sanitize import ERROR_REPLY, bounded
 from pytest_trinity.telemetry import PollSample
 
 SILENT = ("timeout", "connect_error", "reset", "protocol_error", "lost", "late")  # failures with no answer
@@ -141,7 +142,7 @@ def failure_classes(outcomes: Outcomes) -> dict[str, int]:
         for code, count in getattr(outcomes, field_name).items():
             classes[str(code)] = classes.get(str(code), 0) + count
     for error, count in outcomes.error_replies.items():
-        classes[f"error reply {error}"] = count
+        classes[f"{ERROR_REPLY}{error}"] = count
     return dict(sorted(classes.items(), key=lambda kv: -kv[1]))
 
 
@@ -170,7 +171,8 @@ def figures_for(plan: Plan, test: PlanTest, level_number: int, planned: int, dri
         silent_failures=sum(getattr(outcomes, name) for name in SILENT) + unfinished,
         unsent=result.unsent,
         abandoned=outcomes.abandoned,
-        failure_classes=dict(failure_classes(outcomes), **({"not attempted by the driver": unfinished} if unfinished else {})),
+        failure_classes=bounded(dict(failure_classes(outcomes), **({"not attempted by the driver": unfinished} if unfinished else {})),
+                                ERROR_REPLY),
         p50_ms=latency.percentile_ms(50) if latency.count else None,
         p99_ms=latency.percentile_ms(99) if latency.count else None,
         cache_hit_p50_ms=cache.percentile_ms(50) if cache.count else None,

@@ -18,6 +18,7 @@ REDACTED = "***"
 MAX_ERROR_TEXTS = 20  # distinct error texts kept per level and kind; the rest are summed under OTHER
 OTHER = "(other error texts)"
 MIN_SECRET_LEN = 4  # shorter values would redact ordinary words
+ERROR_REPLY = "error reply "  # the failure-class prefix of a UDP error reply's text
 
 
 class Sanitizer:
@@ -40,6 +41,11 @@ class Sanitizer:
         return LevelRecord.from_json(json.loads(clean))
 
 
+def bounded(counts: dict[str, int], prefix: str = "") -> dict[str, int]:
+    """`counts` with at most MAX_ERROR_TEXTS of its `prefix` keys, the rest summed under OTHER."""
+    return _top(counts, prefix)[0]
+
+
 def _top(counts: dict[str, int], prefix: str = "") -> tuple[dict[str, int], bool]:
     """`counts` with at most MAX_ERROR_TEXTS of its `prefix` keys; the rest summed under OTHER."""
     texts = sorted(((k, v) for k, v in counts.items() if k.startswith(prefix)), key=lambda kv: -kv[1])
@@ -55,7 +61,7 @@ def _bound_texts(data: dict[str, Any]) -> bool:
     changed = False
     figures = data.get("figures") or {}
     if figures.get("failure_classes"):
-        figures["failure_classes"], c = _top(figures["failure_classes"], "error reply ")
+        figures["failure_classes"], c = _top(figures["failure_classes"], ERROR_REPLY)
         changed |= c
     load = data.get("load") or {}
     outcomes = [k["outcomes"] for k in (load.get("kinds") or {}).values()]
