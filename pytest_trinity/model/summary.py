@@ -2,8 +2,8 @@
 
 The one definition for every consumer (the run itself, the terminal, results.json, the HTML
 report, JUnit, the 2e ceiling lookup): the ceiling is the best successful req/s over a
-test's measured levels, the breaking point the first measured level below the plan's
-full-success rate, and a test passes when every one of its levels passed.
+test's measured levels, the breaking point the first judged level (not an interrupted one)
+below the plan's full-success rate, and a test passes when every one of its levels passed.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ def ceiling_record(records: Iterable[LevelRecord]) -> LevelRecord | None:
 
 
 def breaking_record(plan: Plan, records: Iterable[LevelRecord]) -> LevelRecord | None:
-    """The first measured level (by level number) below the plan's full-success rate."""
+    """The first judged level (by level number) below the plan's full-success rate. An
+    interrupted level is not one: it stopped because it was told to, not because the service broke."""
     return next((r for r in sorted(records, key=lambda r: r.level)
-                 if r.figures is not None and r.measured and r.figures.success_pct < plan.criteria.min_success_pct), None)
+                 if r.figures is not None and r.judged and r.figures.success_pct < plan.criteria.min_success_pct), None)
 
 
 def baseline_facts(plan: Plan, test_id: str, ok_rps: float | None) -> tuple[BaselineFact, ...]:

@@ -31,7 +31,7 @@ from pytest_trinity.plan.model import (
     RunLimits,
     Telemetry,
 )
-from pytest_trinity.tomlschema import MISSING, FileError, Table, display_path, read_toml
+from pytest_trinity.tomlschema import FileError, Table, display_path, read_toml
 
 PROTOCOLS = ("tcp", "udp")
 TOPOLOGIES = ("direct", "balanced")

@@ -23,6 +23,7 @@ from pytest_trinity.plugin.reports import ResultsJson
 from pytest_trinity.plugin.state import get_state
 from pytest_trinity.results.machine import git_commit, machine_info
 from pytest_trinity.runner import PlanSession, RestoreReport, SetupError, run_level
+from pytest_trinity.runner.lock import LockHeld
 from pytest_trinity.services import ServiceError
 from pytest_trinity.targets import Target
 
@@ -62,7 +63,7 @@ def trinity_run(pytestconfig: pytest.Config, trinity_plan: Plan, trinity_target:
                 "levels": list(settings.levels) if settings.levels else None}
     writer = ResultsJson(pytestconfig, run, run_info, settings.compare_fail)
     pytestconfig.pluginmanager.register(writer, ResultsJson.NAME)
-    run.exclude_dir = writer.store.dir
+    run.exclude_dir, run.run_id, run.break_lock = writer.store.dir, writer.store.run_id, settings.break_lock
     pytestconfig.stash[RUN] = run
     run.progress = LiveProgress(pytestconfig)
     try:
@@ -70,6 +71,10 @@ def trinity_run(pytestconfig: pytest.Config, trinity_plan: Plan, trinity_target:
         problem = None
     except (ServiceError, OSError) as exc:
         problem = f"pytest-trinity: the target {trinity_target.name!r} could not be started: {exc}"
+    except LockHeld as exc:
+        problem = f"pytest-trinity: target {trinity_target.name!r}: {exc}"
+    if run.lock_note:
+        writer.store.run["lock"] = run.lock_note
     if problem is not None:
         _finish(run, writer)
         pytest.fail(problem, pytrace=False)
@@ -128,9 +133,7 @@ class LevelRunner:
 
 def _setup_record(run: PlanSession, test: PlanTest, level: ScaledLevel, node: pytest.Item, status: str, message: str) -> None:
     now = time.time()
-    record = LevelRecord.of(test.id, node.name, level, status, now, now, message=message)
-    run.add(record)
-    recorded(node, record)
+    recorded(node, run.add(LevelRecord.of(test.id, node.name, level, status, now, now, message=message)))
 
 
 @pytest.fixture

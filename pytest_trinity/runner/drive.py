@@ -14,7 +14,7 @@ from pytest_trinity import drivers
 from pytest_trinity.model import ClusterStats
 from pytest_trinity.plan import Plan, PlanTest
 from pytest_trinity.runner import loadspec
-from pytest_trinity.runner.checklist import call, fresh_stats
+from pytest_trinity.runner.checklist import SetupError, call, fresh_stats
 from pytest_trinity.targets import Target, TargetContract
 from pytest_trinity.telemetry import AdminClient, PollSample, TelemetryPoller
 
@@ -57,9 +57,16 @@ def drive(plan: Plan, test: PlanTest, spec: drivers.LoadSpec, admin: AdminClient
             if on_finish is not None:
                 on_finish()
     samples = poller.stop()
-    # Snapshots newer than the ones visible right after the load were taken after it ended.
-    at_end = call("read telemetry after the level", admin.cluster_stats)
-    final = fresh_stats(admin, at_end, plan.telemetry.publish_s * 2 + 1)
+    try:
+        # Snapshots newer than the ones visible right after the load were taken after it ended.
+        at_end = call("read telemetry after the level", admin.cluster_stats)
+        final = fresh_stats(admin, at_end, plan.telemetry.publish_s * 2 + 1)
+    except SetupError:
+        if not result.interrupted:
+            raise
+        # Interrupted: the partial load is kept and the interrupt goes on (the telemetry may be
+        # what was interrupted); the level's server figures are unmeasured.
+        final = ClusterStats(nodes={}, missing=admin.nodes)
     recovery = recover() if recover is not None and not result.interrupted else None
     return Driven(spec, result, samples, final, recovery, started)
 

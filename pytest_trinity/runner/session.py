@@ -77,6 +77,7 @@ class PlanSession:
         self._stack = contextlib.ExitStack()
         self._admins: dict[tuple[str, bool], AdminClient] = {}
         self._old_sigterm: Any = None
+        self._taken = False  # the target is this run's to drive (and to restore)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -86,6 +87,7 @@ class PlanSession:
             self.sanitize = Sanitizer(self.target.secrets())
         else:
             self._take_lock()
+        self._taken = True
         if threading.current_thread() is threading.main_thread():
             self._old_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_sigint)
 
@@ -102,7 +104,8 @@ class PlanSession:
 
     def close(self) -> RestoreReport:
         try:
-            admins = [self.admin(t) for t in ("balanced", "direct") if self._has(t)]
+            # A run that could not take the target (its lock is another run's) leaves it alone.
+            admins = [self.admin(t) for t in ("balanced", "direct") if self._has(t)] if self._taken else []
             restore = restore_production(self.plan, admins, self.plan.checklist.verify_reset_timeout_s)
             self.restore = dataclasses.replace(restore, detail=self.sanitize.text(restore.detail))
         finally:

@@ -122,13 +122,3 @@ def test_ini_override_is_attributed_to_the_o_option(plan_project):
     plan_project.makeini(INI + "trinity_levels = 1-3\n")
     _refused(plan_project, "-o trinity_scale: must be a number with 0 < S ≤ 1, got '7'", "-o", "trinity_scale=7")
 
-
-# 8. A report dir that cannot be written is refused before any traffic (a usage error, not an error per level).
-
-def test_report_dir_under_a_regular_file_is_a_usage_error(plan_project):
-    (plan_project.path / "afile").write_text("x")
-    result = plan_project.runpytest("tests_perf", "-k", "2b", "--trinity-levels", "1", "--trinity-report-dir", "afile/reports")
-    output = result.stdout.str() + result.stderr.str()
-    assert result.ret == pytest.ExitCode.USAGE_ERROR, output
-    assert "afile/reports (--trinity-report-dir) cannot be created: its parent" in result.stderr.str()
-    assert "Traceback" not in output and "production restored" not in output  # nothing was started

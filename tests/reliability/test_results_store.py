@@ -122,9 +122,9 @@ def test_end_to_end_a_report_dir_under_a_file_is_a_clean_error_before_any_load(p
     (plan_project.path / "afile").write_text("")
     result = plan_project.runpytest_subprocess("tests_perf", "-k", "2a", "--trinity-levels", "1-2", "--trinity-scale", "0.01",
                                                "--trinity-report-dir", "afile/reports")
-    output = result.stdout.str()
-    result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["pytest-trinity: the report dir afile/reports (--trinity-report-dir) cannot be created: "
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, output  # refused when the options are read: no case, no load
+    result.stderr.fnmatch_lines(["ERROR: the report dir afile/reports (--trinity-report-dir) cannot be created: "
                                  "its parent afile is not a directory"])
     assert "production restored" not in output  # the target was never started, nothing was sent
     assert "Traceback" not in output and "During handling" not in output

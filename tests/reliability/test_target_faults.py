@@ -256,4 +256,6 @@ def test_item5_a_second_run_at_once_fails_naming_the_first_and_break_lock_lets_i
         except subprocess.TimeoutExpired:
             first.kill()
             first.wait(timeout=10)
+        if first.stdout is not None:
+            first.stdout.close()
         client.close()
