@@ -72,21 +72,21 @@ class RunLock:
     def _refresh(self) -> None:
         while not self._stop.wait(self.refresh_s):
             try:
-                self.client.eval(_REFRESH, 1, KEY, self.value, self.ttl_s)  # type: ignore[no-untyped-call]  # redis-py leaves eval untyped
+                self.client.eval(_REFRESH, 1, KEY, self.value, self.ttl_s)
             except redis.RedisError:
                 continue  # a run is never stopped by its lock; a lock that lapses is taken by the next run
 
     def release(self) -> None:
         self._stop.set()
         try:
-            self.client.eval(_RELEASE, 1, KEY, self.value)  # type: ignore[no-untyped-call]  # redis-py leaves eval untyped
+            self.client.eval(_RELEASE, 1, KEY, self.value)
         except redis.RedisError:
             pass  # it expires by itself
         finally:
             self.client.close()
 
 
-def _holder(raw: bytes | None) -> Holder | None:
+def _holder(raw: bytes | str | None) -> Holder | None:
     try:
         data = json.loads(raw or b"")
         return Holder(str(data["run_id"]), str(data["host"]), float(data["started_at"]))
