@@ -48,7 +48,8 @@ def bounded(counts: dict[str, int], prefix: str = "") -> dict[str, int]:
 
 def _top(counts: dict[str, int], prefix: str = "") -> tuple[dict[str, int], bool]:
     """`counts` with at most MAX_ERROR_TEXTS of its `prefix` keys; the rest summed under OTHER."""
-    texts = sorted(((k, v) for k, v in counts.items() if k.startswith(prefix)), key=lambda kv: -kv[1])
+    # most frequent first, then by text: the load's error replies and the failure classes keep the same texts
+    texts = sorted(((k, v) for k, v in counts.items() if k.startswith(prefix)), key=lambda kv: (-kv[1], kv[0]))
     if len(texts) <= MAX_ERROR_TEXTS:
         return counts, False
     kept = {k: v for k, v in counts.items() if not k.startswith(prefix)}

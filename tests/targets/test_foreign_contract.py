@@ -67,8 +67,10 @@ def test_the_plan_passes_against_a_target_mapped_only_in_its_targets_file(pytest
     result.assert_outcomes(passed=4)
     levels = results(p)["levels"]
     for level in levels:
-        # Every check on the service's own counters was measured (the cloud sources are not local).
-        assert not [u for u in level["verdict"]["unmeasured"] if "cluster-stats" in u], level["verdict"]["unmeasured"]
+        # Every check on the service's own counters was measured (the cloud sources are not local;
+        # flush_errors is unmeasured in a level too short for any batch flush).
+        unmeasured = [u for u in level["verdict"]["unmeasured"] if "cluster-stats" in u and not u.startswith("flush_errors ")]
+        assert not unmeasured, level["verdict"]["unmeasured"]
         node = next(iter(level["cluster"]["nodes"].values()))
         # Stored in the plan's names: what the target calls them appears nowhere.
         assert "rate_limit_hits" in node["counters"] and "throttled_total" not in node["counters"]
