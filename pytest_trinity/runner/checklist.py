@@ -45,6 +45,8 @@ def call(step: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise SetupError(f"{step}: {exc}") from None
     except ContractError as exc:
         raise SetupError(f"{step}: {exc}") from None
+    except (TypeError, AttributeError, KeyError) as exc:  # an answer of a shape the contract's parser did not expect
+        raise SetupError(f"{step}: the target's answer does not have the contract's shape ({type(exc).__name__}: {exc})") from None
 
 
 def config_diffs(stats: ClusterStats, profile: Profile, governor: bool) -> dict[str, list[str]]:

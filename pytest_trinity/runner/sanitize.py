@@ -8,7 +8,6 @@ results.json by an entry per request.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +17,7 @@ REDACTED = "***"
 MAX_ERROR_TEXTS = 20  # distinct error texts kept per level and kind; the rest are summed under OTHER
 OTHER = "(other error texts)"
 MIN_SECRET_LEN = 4  # shorter values would redact ordinary words
+TEXT_KEYED = ("error_replies", "failure_classes")  # maps whose keys are texts a target sent
 ERROR_REPLY = "error reply "  # the failure-class prefix of a UDP error reply's text
 
 
@@ -34,11 +34,23 @@ class Sanitizer:
     def record(self, record: LevelRecord) -> LevelRecord:
         data = record.to_json()
         changed = _bound_texts(data)
-        raw = json.dumps(data)
-        clean = self.text(raw)
-        if clean == raw and not changed:
+        clean = self._walk(data)
+        if clean == data and not changed:
             return record
-        return LevelRecord.from_json(json.loads(clean))
+        return LevelRecord.from_json(clean)
+
+    def _walk(self, value: Any, texts_as_keys: bool = False) -> Any:
+        """`value` with every secret redacted from its strings, and from the keys of the maps
+        keyed by a target's text (error replies, failure classes); never from the record's own
+        structure or its numbers."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {(self.text(k) if texts_as_keys and isinstance(k, str) else k): self._walk(v, k in TEXT_KEYED)
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._walk(v) for v in value]
+        return value
 
 
 def bounded(counts: dict[str, int], prefix: str = "") -> dict[str, int]:
