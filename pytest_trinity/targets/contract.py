@@ -167,24 +167,3 @@ class TrinityContract:
         reported = [str(n) for n in data.get(f.missing) or ()]
         missing = tuple(dict.fromkeys([*reported, *(n for n in nodes if n not in parsed)]))
         return ClusterStats(nodes=parsed, missing=missing)
-
-    def to_json(self) -> dict[str, Any]:
-        """What differs from the default contract (for the run's metadata: no secret is here)."""
-        default = TrinityContract()
-        out: dict[str, Any] = {}
-        for name in ("api_key_header", "admin_token_header", "cache_field", "udp_codec"):
-            if getattr(self, name) != getattr(default, name):
-                out[name] = getattr(self, name)
-        for name in ("counters", "config_keys"):
-            if getattr(self, name):
-                out[name] = dict(getattr(self, name))
-        if self.refusals != default.refusals:
-            out["refusals"] = dict(self.refusals)
-        if self.cache_values != default.cache_values:
-            out["cache_values"] = list(self.cache_values)
-        for name in ("admin", "fields"):
-            mine, theirs = getattr(self, name), getattr(default, name)
-            changed = {k: v for k, v in vars(mine).items() if vars(theirs)[k] != v}
-            if changed:
-                out[name] = changed
-        return out
