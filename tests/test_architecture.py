@@ -17,7 +17,7 @@ LAYERS = (
     ("plan",),
     ("model",),
     ("targets", "drivers", "services"),
-    ("telemetry", "verdict", "reference"),
+    ("telemetry", "verdict", "reference", "cloud"),
     ("results",),
     ("runner",),
     ("hookspecs",),
@@ -25,7 +25,7 @@ LAYERS = (
 )
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 # Judging and reporting read the record model, never the machinery that measured it.
-READ_ONLY_THE_MODEL = {"verdict": ("drivers", "telemetry", "reference"), "results": ("drivers", "telemetry", "reference")}
+READ_ONLY_THE_MODEL = {"verdict": ("drivers", "telemetry", "reference", "cloud"), "results": ("drivers", "telemetry", "reference", "cloud")}
 
 
 def _modules() -> dict[str, Path]:

@@ -4,6 +4,7 @@ from pytest_trinity.plan.loader import PlanError, load_plan
 from pytest_trinity.plan.model import (
     Baseline,
     Checklist,
+    CloudTiming,
     Criteria,
     Degradation,
     Endurance,
@@ -19,7 +20,7 @@ from pytest_trinity.plan.model import (
 from pytest_trinity.plan.scale import ScaledLevel, parse_level_selection, parse_scale, scale_level
 
 __all__ = [
-    "Baseline", "Checklist", "Criteria", "Degradation", "Endurance", "Level", "Phase", "Plan", "PlanError",
+    "Baseline", "Checklist", "CloudTiming", "Criteria", "Degradation", "Endurance", "Level", "Phase", "Plan", "PlanError",
     "PlanTest", "Profile", "RedFlag", "Restore", "ScaledLevel", "Telemetry", "load_plan",
     "parse_level_selection", "parse_scale", "scale_level",
 ]

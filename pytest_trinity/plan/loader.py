@@ -18,6 +18,7 @@ from pytest_trinity.plan.model import (
     COMPARATORS,
     Baseline,
     Checklist,
+    CloudTiming,
     Criteria,
     Degradation,
     Endurance,
@@ -85,6 +86,7 @@ def _read_plan(root: Table, path: Path) -> Plan:
         telemetry=_read_telemetry(root.sub("telemetry")),
         checklist=_read_checklist(root.sub("checklist")),
         limits=_read_limits(root.sub("run")),
+        cloud=_read_cloud(root.sub("cloud")) if root.has("cloud") else CloudTiming(),
         placements=_read_placements(root.sub("placement")),
         restore=_read_restore(root.sub("restore")),
     )
@@ -288,6 +290,12 @@ def _read_limits(t: Table) -> RunLimits:
                        t.int("recovery_concurrency"), t.num("late_send_ms", minimum=0))
     t.done()
     return limits
+
+
+def _read_cloud(t: Table) -> CloudTiming:
+    cloud = CloudTiming(t.num("late_data_s", minimum=0), t.num("poll_s", minimum=0.1))
+    t.done()
+    return cloud
 
 
 def _read_placements(table: Table) -> dict[str, dict[str, str]]:

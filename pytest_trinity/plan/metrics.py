@@ -29,10 +29,11 @@ CLUSTER_DERIVED: tuple[str, ...] = (
 
 # Sources whose metric names do not depend on the plan.
 BUILTIN_SOURCES: dict[str, tuple[str, ...]] = {
-    "container-insights": ("cpu_pct", "rss_bytes", "memory_pct", "network_rx_bytes", "network_tx_bytes"),
+    "container-insights": ("cpu_pct", "rss_bytes", "memory_pct", "network_rx_bytes", "network_tx_bytes",
+                           "network_rx_tx_ratio", "memory_pct_growth"),
     "load-balancer": ("errors_5xx", "target_response_p99_ms", "unhealthy_host_count", "active_connections"),
-    "elasticache": ("engine_cpu_pct", "curr_connections", "cache_hits", "cache_misses"),
-    "aurora": ("acu", "active_sessions", "connections"),
+    "elasticache": ("engine_cpu_pct", "curr_connections", "cache_hits", "cache_misses", "cache_miss_pct"),
+    "aurora": ("acu", "active_sessions", "connections", "pool_size", "io_datafileread_pct"),
 }
 
 

@@ -205,6 +205,14 @@ class Checklist:
 
 
 @dataclass(frozen=True)
+class CloudTiming:
+    """`[cloud]`: how long the run waits for late CloudWatch datapoints, and how often it asks."""
+
+    late_data_s: float = 300.0
+    poll_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class Restore:
     profile: str
     governor: bool
@@ -229,6 +237,7 @@ class Plan:
     limits: RunLimits
     placements: dict[str, dict[str, str]]
     restore: Restore
+    cloud: CloudTiming = CloudTiming()
 
     def level(self, number: int) -> Level:
         return self.levels[number - 1]

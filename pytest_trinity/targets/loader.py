@@ -37,6 +37,7 @@ Format (documented in docs/targets.md):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import ssl
@@ -44,8 +45,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pytest_trinity.plan.metrics import BUILTIN_SOURCES
+from pytest_trinity.targets.aws import CLOUD_QUERIES, ID_FIELDS, PLACEHOLDER, QUERY_SETS, REDUCERS, AwsIds, CloudQuery, StressClient
 from pytest_trinity.targets.contract import REFUSAL_OUTCOMES, AdminApi, SnapshotFields, TrinityContract
-from pytest_trinity.targets.model import DEFAULT_PATHS, DEFAULT_UDP_SYMBOL, AwsIds, Endpoints, Secret, Target
+from pytest_trinity.targets.model import DEFAULT_PATHS, DEFAULT_UDP_SYMBOL, Endpoints, Secret, Target, UsageLogs
 from pytest_trinity.tomlschema import FileError, Table, display_path, read_toml
 
 LOCAL = "local"
@@ -82,6 +85,14 @@ def load_target(name: str, targets_file: Path | None, resolve_secrets: bool = Tr
 
 
 def _read_target(t: Table, name: str, base: Path, resolve: bool, counters: tuple[str, ...], config_keys: tuple[str, ...]) -> Target:
+    if t.bool("local", default=False):
+        # The reference cluster, with what a targets file may add to it: its AWS side (the
+        # cluster publishes its metrics into the CloudWatch the ids name, docs/aws.md).
+        local = Target(name=name, local=True, description=t.str("description", default="the bundled reference cluster on loopback"),
+                       aws=_aws(t.sub("aws")) if t.has("aws") else None,
+                       usage_logs=_usage_logs(t.sub("usage_logs"), resolve) if t.has("usage_logs") else None)
+        t.done()
+        return local
     secrets_table = t.sub("secrets")
     secrets: dict[str, Any] = {key: _secret(secrets_table, key, resolve) for key in SECRET_KEYS}
     secrets_table.done()
@@ -114,6 +125,7 @@ def _read_target(t: Table, name: str, base: Path, resolve: bool, counters: tuple
         redis_url=redis_url,
         ca_file=ca_file,
         aws=_aws(t.sub("aws")) if t.has("aws") else None,
+        usage_logs=_usage_logs(t.sub("usage_logs"), resolve) if t.has("usage_logs") else None,
         paths=_paths(t.sub("paths")) if t.has("paths") else DEFAULT_PATHS,
         udp_symbol=t.str("udp_symbol") if t.has("udp_symbol") else DEFAULT_UDP_SYMBOL,
         contract=_contract(t.sub("contract"), counters, config_keys) if t.has("contract") else TrinityContract(),
@@ -138,7 +150,10 @@ def _secret(t: Table, key: str, resolve: bool) -> Secret:
 
 
 def _url(t: Table, key: str) -> str:
-    raw = t.str(key)
+    return _check_url(t, key, t.str(key))
+
+
+def _check_url(t: Table, key: str, raw: str) -> str:
     parts = urlsplit(raw)
     try:
         port_ok = parts.port is None or parts.port > 0
@@ -179,23 +194,120 @@ def _paths(t: Table) -> tuple[tuple[str, str], ...]:
 
 
 def _aws(t: Table) -> AwsIds:
-    services: tuple[tuple[str, str], ...] = ()
-    if t.has("services"):
-        table = t.sub("services")
-        services = tuple((role, table.str(role)) for role in table.keys())
+    """`[targets.X.aws]` (docs/aws.md): ids, opt-ins, and any CloudWatch query overrides."""
+    def table_of_strs(key: str) -> tuple[tuple[str, str], ...]:
+        if not t.has(key):
+            return ()
+        table = t.sub(key)
+        out = tuple((k, table.str(k)) for k in table.keys())
         table.done()
+        return out
+
+    subnets: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    if t.has("subnets"):
+        table = t.sub("subnets")
+        subnets = tuple((az, table.strs(az)) for az in table.keys())
+        table.done()
+    endpoint_urls = table_of_strs("endpoint_urls")
+    for service, url in endpoint_urls:
+        _check_url(t, f"endpoint_urls.{service}", url)
+    stress = None
+    if t.has("stress_client"):
+        s = t.sub("stress_client")
+        tag = s.str("tag")
+        key, sep, value = tag.partition("=")
+        if not sep or not key or not value:
+            raise s.fail("tag", '"KEY=VALUE", the tag every instance to terminate must carry', tag)
+        stress = StressClient(s.strs("instance_ids"), key, value, s.bool("terminate", default=False))
+        s.done()
     aws = AwsIds(
         region=t.str("region", default=None),
         endpoint_url=_url(t, "endpoint_url") if t.has("endpoint_url") else None,
+        endpoint_urls=endpoint_urls,
         ecs_cluster=t.str("ecs_cluster", default=None),
-        services=services,
+        services=table_of_strs("services"),
         alb=t.str("alb", default=None),
+        alb_target_group=t.str("alb_target_group", default=None),
         nlb=t.str("nlb", default=None),
+        nlb_target_group=t.str("nlb_target_group", default=None),
         db_cluster=t.str("db_cluster", default=None),
+        db_instance=t.str("db_instance", default=None),
+        db_resource_id=t.str("db_resource_id", default=None),
         cache_cluster=t.str("cache_cluster", default=None),
+        period_s=t.int("period_s", default=60),
+        subnets=subnets,
+        force_new_deployment=t.bool("force_new_deployment", default=True),
+        stable_timeout_s=t.num("stable_timeout_s", minimum=1.0, default=600.0),
+        publish_namespace=t.str("publish_namespace", default=None),
+        stress_client=stress,
+        console_url=t.str("console_url", default="https://{region}.console.aws.amazon.com"),
+        queries=_queries(t.sub("metrics")) if t.has("metrics") else CLOUD_QUERIES,
     )
+    if aws.region is None and (aws.ids() or aws.services):
+        raise TargetError(f"{t.file}: [{t.path}].region is missing: the AWS resources it names need their region (e.g. \"us-east-2\")")
     t.done()
     return aws
+
+
+def _usage_logs(t: Table, resolve: bool) -> UsageLogs:
+    names = {}
+    for key in ("table", "time_column", "key_column"):
+        if t.has(key):
+            names[key] = t.str(key)
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", names[key]):
+                raise t.fail(key, "an SQL identifier (letters, digits, _; schema.table for a table)", names[key])
+    usage = UsageLogs(_secret(t, "dsn", resolve), stress_key_ids=t.strs("stress_key_ids", default=()), **names)
+    t.done()
+    return usage
+
+
+def _queries(t: Table) -> dict[str, dict[str, CloudQuery]]:
+    """`[aws.metrics."<query set>".<metric>]`: each table replaces fields of the default query."""
+    queries = {name: dict(entries) for name, entries in CLOUD_QUERIES.items()}
+    for set_name in t.keys():
+        if set_name not in QUERY_SETS:
+            raise TargetError(f"{t.file}: [{t.path}].{set_name} is not a query set (known: {', '.join(QUERY_SETS)})")
+        metrics = t.sub(set_name)
+        known = BUILTIN_SOURCES[QUERY_SETS[set_name]]
+        for metric in metrics.keys():
+            if metric not in known:
+                raise TargetError(f"{t.file}: [{metrics.path}].{metric} is not a metric of {QUERY_SETS[set_name]} "
+                                  f"(known: {', '.join(known)})")
+            queries[set_name][metric] = _query(metrics.sub(metric), queries[set_name].get(metric))
+        metrics.done()
+    t.done()
+    return queries
+
+
+def _query(t: Table, default: CloudQuery | None) -> CloudQuery:
+    if default is None and not (t.has("namespace") and t.has("metric") and t.has("stat")):
+        raise TargetError(f"{t.file}: [{t.path}] has no default query: give namespace, metric, stat and dimensions")
+    changes: dict[str, object] = {}
+    for key in ("namespace", "stat", "per"):
+        if t.has(key):
+            changes[key] = t.str(key)
+    if t.has("metric"):
+        raw = t.raw("metric")
+        changes["metrics"] = (t.str("metric"),) if isinstance(raw, str) else t.strs("metric")
+    if t.has("dimensions"):
+        dims = t.sub("dimensions")
+        changes["dimensions"] = tuple((k, dims.str(k)) for k in dims.keys())
+        dims.done()
+        unknown = [n for _, v in changes["dimensions"] for n in PLACEHOLDER.findall(v) if n not in ID_FIELDS]  # type: ignore[attr-defined]
+        if unknown:
+            raise TargetError(f"{t.file}: [{t.path}].dimensions name {{{unknown[0]}}}, which is not an id (known: {', '.join(ID_FIELDS)})")
+    if t.has("scale"):
+        changes["scale"] = t.num("scale", minimum=0.0)
+    for key, choices in (("reduce", REDUCERS), ("across", REDUCERS)):
+        if t.has(key):
+            changes[key] = t.str(key, choices=choices)
+    if t.has("absent_is_zero"):
+        changes["absent_is_zero"] = t.bool("absent_is_zero")
+    t.done()
+    if default is None:
+        changes.setdefault("dimensions", ())
+        return CloudQuery(**changes)  # type: ignore[arg-type]
+    return dataclasses.replace(default, **changes)  # type: ignore[arg-type]
 
 
 def _names(t: Table, known: tuple[str, ...], what: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pytest_trinity.targets.aws import AwsIds
 from pytest_trinity.targets.contract import TrinityContract
 
 
@@ -38,17 +39,19 @@ class Endpoints:
 
 
 @dataclass(frozen=True)
-class AwsIds:
-    """The AWS identifiers the cloud red flags and the restore step need (all optional)."""
+class UsageLogs:
+    """`[targets.X.usage_logs]`: the target's PostgreSQL usage_logs table, trimmed before each
+    test to the plan's row limit and rid of the run's stress rows after (runner/usage_logs.py).
 
-    region: str | None = None
-    endpoint_url: str | None = None
-    ecs_cluster: str | None = None
-    services: tuple[tuple[str, str], ...] = ()
-    alb: str | None = None
-    nlb: str | None = None
-    db_cluster: str | None = None
-    cache_cluster: str | None = None
+    The stress rows are those written since the run started (`time_column`, epoch seconds or a
+    timestamp) and, when `stress_key_ids` is given, only those whose `key_column` is one of them.
+    """
+
+    dsn: Secret
+    table: str = "usage_logs"
+    time_column: str = "ts"
+    key_column: str = "key_id"
+    stress_key_ids: tuple[str, ...] = ()
 
 
 # The target contract's defaults (DESIGN.md); a target file may override them.
@@ -71,6 +74,7 @@ class Target:
     redis_url: Secret | str | None = None
     ca_file: str | None = None
     aws: AwsIds | None = None
+    usage_logs: UsageLogs | None = None
     paths: tuple[tuple[str, str], ...] = DEFAULT_PATHS  # stream name -> request path (with query)
     udp_symbol: str = DEFAULT_UDP_SYMBOL
     contract: TrinityContract = field(default_factory=TrinityContract)
@@ -89,5 +93,6 @@ class Target:
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value of this target, for redaction."""
-        values = (self.public_key, self.partner_key, self.admin_token, self.redis_url)
+        values = (self.public_key, self.partner_key, self.admin_token, self.redis_url,
+                  self.usage_logs.dsn if self.usage_logs else None)
         return tuple(v.reveal() for v in values if isinstance(v, Secret) and v.reveal())

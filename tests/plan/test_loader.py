@@ -106,7 +106,7 @@ BROKEN = {
                              '"cluster-stats" (did you mean "db_max_open"?)'),
     "metric of another source": ('metric = "engine_cpu_pct"', 'metric = "rss_bytes"',
                                  'profiles.toml: [red_flags.elasticache_engine_cpu].metric "rss_bytes" is not a metric of source '
-                                 '"elasticache" (known: cache_hits, cache_misses, curr_connections, engine_cpu_pct)'),
+                                 '"elasticache" (known: cache_hits, cache_miss_pct, cache_misses, curr_connections, engine_cpu_pct)'),
     # Numbers: the ramp's bounds, and nothing infinite or not-a-number.
     "more connections than requests": ("requests = 300\nconcurrent = 30", "requests = 300\nconcurrent = 301",
                                        "profiles.toml: [levels.1].concurrent must be at most requests (300), got 301"),

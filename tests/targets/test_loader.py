@@ -105,10 +105,11 @@ def _edit(path, old, new):
     ("[targets.loop.balanced]\n", "[targets.loop.balance]\n", "[targets.loop] is missing the key 'balanced' (is 'balance' a misspelling of it?)"),
     ('description = "a target on loopback"', 'description = "a target on loopback"\ncolour = "red"',
      "[targets.loop] has unknown key 'colour' (known keys: aws, balanced, ca_file, contract, description, direct, "
-     "paths, redis_url, secrets, udp_symbol)"),
+     "local, paths, redis_url, secrets, udp_symbol, usage_logs)"),
     ('endpoint_url = "http://127.0.0.1:15000"', 'zone = "a"',
-     "[targets.loop.aws] has unknown key 'zone' (known keys: alb, cache_cluster, db_cluster, ecs_cluster, endpoint_url, "
-     "nlb, region, services)"),
+     "[targets.loop.aws] has unknown key 'zone' (known keys: alb, alb_target_group, cache_cluster, console_url, db_cluster, "
+     "db_instance, db_resource_id, ecs_cluster, endpoint_url, endpoint_urls, force_new_deployment, metrics, nlb, "
+     "nlb_target_group, period_s, publish_namespace, region, services, stable_timeout_s, stress_client, subnets)"),
 ])
 def test_bad_definition_names_the_key(targets_file, old, new, message):
     _edit(targets_file, old, new)
