@@ -293,7 +293,7 @@ def _read_limits(t: Table) -> RunLimits:
 
 
 def _read_cloud(t: Table) -> CloudTiming:
-    cloud = CloudTiming(t.num("late_data_s", minimum=0), t.num("poll_s", minimum=0.1))
+    cloud = CloudTiming(t.num("late_data_s", minimum=0), t.num("poll_s", minimum=0.1), t.strs("publish"))
     t.done()
     return cloud
 

@@ -210,6 +210,9 @@ class CloudTiming:
 
     late_data_s: float = 300.0
     poll_s: float = 10.0
+    # The cluster-stats metrics a run publishes to CloudWatch with each level's figures (opt-in:
+    # a target's `[aws].publish_namespace`).
+    publish: tuple[str, ...] = ("total_rps", "syncmap_hit_pct", "udp_drop_pct", "bg_drop_pct", "rows_queued", "db_in_use")
 
 
 @dataclass(frozen=True)
