@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_trinity.model.cloud import CloudFigures
 from pytest_trinity.model.facts import Facts
 from pytest_trinity.model.figures import LevelFigures
 from pytest_trinity.model.load import LoadModel, LoadSummary
@@ -69,6 +70,7 @@ class LevelRecord:
     polls: PollSummary | None = None
     facts: Facts = field(default_factory=Facts)
     message: str = ""
+    cloud: CloudFigures | None = None  # CloudWatch's view of the level, or of the test's window (level 0)
 
     @classmethod
     def of(cls, test_id: str, case: str, level: ScaledLevel, status: str, started_at: float, ended_at: float,
@@ -109,7 +111,7 @@ class LevelRecord:
             "concurrent": self.concurrent, "scale": self.scale, "status": self.status, "started_at": self.started_at,
             "ended_at": self.ended_at, "model": part(self.model), "figures": part(self.figures), "verdict": part(self.verdict),
             "load": part(self.load), "cluster": part(self.cluster), "polls": part(self.polls), "facts": self.facts.to_json(),
-            "message": self.message, "ok_rps": self.ok_rps,
+            "message": self.message, "ok_rps": self.ok_rps, "cloud": part(self.cloud),
         }
 
     @classmethod
@@ -128,5 +130,5 @@ class LevelRecord:
             figures=part("figures", LevelFigures.from_json), verdict=part("verdict", Verdict.from_json),
             load=part("load", LoadSummary.from_json), cluster=part("cluster", ClusterStats.from_json),
             polls=part("polls", PollSummary.from_json), facts=Facts.from_json(data.get("facts") or {}),
-            message=str(data.get("message", "")),
+            message=str(data.get("message", "")), cloud=part("cloud", CloudFigures.from_json),
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 from pytest_trinity.model.numbers import num
 
-BREACH_KINDS = ("criterion", "red_flag", "degradation", "reconciliation", "driver", "regression")
+BREACH_KINDS = ("criterion", "red_flag", "degradation", "reconciliation", "driver", "regression", "cloud")
 
 
 def _number(value: object) -> float:
@@ -24,7 +24,7 @@ def _number(value: object) -> float:
 
 @dataclass(frozen=True)
 class Breach:
-    check: str  # criterion name, red-flag id, "degradation:<what>", "reconciliation", "driver:…" or "regression:…"
+    check: str  # criterion name, red-flag id, "degradation:<what>", "reconciliation", "driver:…", "regression:…" or "cloud:…"
     kind: str  # one of BREACH_KINDS, or a kind of a user's own (a conftest's judge wrapper)
     metric: str
     measured: float

@@ -1,7 +1,8 @@
 """Turn each `@pytest.mark.trinity("<id>")` test into one case per selected ramp level.
 
 Ids are stable and deterministic (`test_2b_udp_nlb_partner[L05-c900]`), the same on every
-xdist worker and at every scale. Each case also gets the markers its plan test implies
+xdist worker and at every scale. A target with cloud metrics (`[aws]`) adds one more case per
+test, `[cloud]`, after its levels: the test's cloud window (runner/cloud.py). Each case also gets the markers its plan test implies
 (phase, protocol, endurance) and the plan test id as a `-k` keyword.
 """
 
@@ -14,6 +15,21 @@ from pytest_trinity.plugin.configure import phase_marker
 from pytest_trinity.plugin.state import STATE, get_state, plan_test_of, require_plan
 
 LEVEL_ARG = "trinity_level"
+
+
+class CloudWindowCase:
+    """The parameter of a test's cloud-window case (`test_2a_…[cloud]`): after the test's levels,
+    CloudWatch's figures over their window are judged as a pass or fail of their own."""
+
+    id = "cloud"
+
+    def __repr__(self) -> str:
+        return "CloudWindowCase()"
+
+
+def cloud_window_on(config: pytest.Config) -> bool:
+    target = get_state(config).target
+    return target is not None and target.aws is not None and target.aws.cloud_on
 
 
 def selected_levels(config: pytest.Config, plan: Plan) -> list[ScaledLevel]:
@@ -38,10 +54,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if LEVEL_ARG not in metafunc.fixturenames:
         pytest.fail(f"{metafunc.definition.nodeid}: a plan test must take the argument {LEVEL_ARG!r}", pytrace=False)
     marks = _marks(test)
-    metafunc.parametrize(
-        LEVEL_ARG,
-        [pytest.param(level, id=level.id, marks=marks) for level in selected_levels(metafunc.config, plan)],
-    )
+    params = [pytest.param(level, id=level.id, marks=marks) for level in selected_levels(metafunc.config, plan)]
+    if cloud_window_on(metafunc.config):
+        params.append(pytest.param(CloudWindowCase(), id=CloudWindowCase.id, marks=marks))
+    metafunc.parametrize(LEVEL_ARG, params)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

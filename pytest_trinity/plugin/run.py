@@ -18,6 +18,7 @@ import pytest
 from pytest_trinity import __version__
 from pytest_trinity.model import Facts, LevelFigures, LevelRecord, LoadSummary, Verdict
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel
+from pytest_trinity.plugin.collection import CloudWindowCase
 from pytest_trinity.plugin.progress import LiveProgress
 from pytest_trinity.plugin.reports import ResultsJson
 from pytest_trinity.plugin.state import get_state
@@ -136,12 +137,31 @@ def _setup_record(run: PlanSession, test: PlanTest, level: ScaledLevel, node: py
     recorded(node, run.add(LevelRecord.of(test.id, node.name, level, status, now, now, message=message)))
 
 
+@dataclass
+class WindowRunner:
+    """What a test's cloud-window case holds: `run()` judges CloudWatch over the test's window."""
+
+    session: PlanSession
+    test: PlanTest
+    node: pytest.Item
+
+    def run(self) -> LevelRecord:
+        assert self.session.cloud is not None
+        record = self.session.add(self.session.cloud.window(self.test, self.node.name, self.session.records))
+        recorded(self.node, record)
+        if record.status == "skipped":
+            pytest.skip(record.message)
+        return record
+
+
 @pytest.fixture
 def trinity_runner(request: pytest.FixtureRequest, trinity_run: PlanSession, trinity_test: PlanTest,
-                   trinity_level: ScaledLevel) -> LevelRunner:
+                   trinity_level: ScaledLevel | CloudWindowCase) -> LevelRunner | WindowRunner:
     """The plan's pre-test checklist for this level (profile, governor, reset, verify), then a
     runner for the level itself. A failing step is a setup error naming the node and keys."""
     node = request.node
+    if isinstance(trinity_level, CloudWindowCase):
+        return WindowRunner(trinity_run, trinity_test, node)
     reason = trinity_run.skip_reason(trinity_test, trinity_level)
     if reason:
         _setup_record(trinity_run, trinity_test, trinity_level, node, "skipped", reason)

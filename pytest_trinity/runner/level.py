@@ -16,6 +16,7 @@ from pytest_trinity.model import EnduranceFact, Facts, LevelFigures, LevelRecord
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel
 from pytest_trinity.runner import loadspec
 from pytest_trinity.runner.checklist import SetupError, TargetUnreachable
+from pytest_trinity.runner.cloud import pool_size
 from pytest_trinity.runner.collect import facts_for, figures_for, poll_summary, rss_points, worst_memory_growth_pct
 from pytest_trinity.runner.drive import Driven, drive, recovery_probe
 from pytest_trinity.targets import ContractError
@@ -45,6 +46,8 @@ def run_level(session: PlanSession, test: PlanTest, level: ScaledLevel, case: st
         record = LevelRecord.of(test.id, case, level, "error", started, time.time(),
                                 message=f"{test.id} {level.id} could not be measured: {exc}")
     record = session.add(record)
+    if session.cloud is not None:
+        session.cloud.publish(record)
     recorded(record)
     if record.status == "interrupted":
         raise KeyboardInterrupt(f"{case} interrupted; partial results saved")
@@ -89,13 +92,26 @@ def _measure(session: PlanSession, test: PlanTest, level: ScaledLevel, case: str
         growth = worst_memory_growth_pct(memory)
     load = LoadSummary.from_json(result.to_dict())
     figures = figures_for(plan, test, level.number, loadspec.planned_requests(spec), driven, session.at_reset, growth)
+    pool = pool_size(figures, len(driven.final.nodes))
+    if pool is not None:
+        figures = figures.with_sources({"aurora": {"pool_size": pool}})
+    cloud, interrupted = None, result.interrupted
+    if session.cloud is not None and not interrupted:
+        try:
+            cloud = session.cloud.level(test, driven.started_at, driven.started_at + result.elapsed)
+        except KeyboardInterrupt:  # while waiting for CloudWatch: the load's figures are kept
+            interrupted = True
+    if cloud is not None:
+        figures = figures.with_sources(cloud.sources())
     for extra in session.extra_figures(test, level, figures, load):
         figures = figures.with_sources(extra)
     facts = facts_for(plan, test, level.number, result, figures, session.records, endurance, session.previous_level(test, level))
     verdict = session.judge(plan, test, level, figures, facts)
-    status = "interrupted" if result.interrupted else ("passed" if verdict.passed else "failed")
+    if cloud is not None and session.cloud is not None:
+        verdict = verdict.with_breaches(*session.cloud.missing(test, level.number, cloud))
+    status = "interrupted" if interrupted else ("passed" if verdict.passed else "failed")
     header = f"{test.id} {level.id}: {len(verdict.failures)} breach(es) of the plan"
-    message = "interrupted: partial results saved" if result.interrupted else ("" if verdict.passed else verdict.failure_message(header))
+    message = "interrupted: partial results saved" if interrupted else ("" if verdict.passed else verdict.failure_message(header))
     return LevelRecord.of(test.id, case, level, status, driven.started_at, time.time(),
                           model=LoadModel.from_json(spec.model.to_dict()), figures=figures, verdict=verdict, load=load,
-                          cluster=driven.final, polls=poll_summary(driven.samples), facts=facts, message=message)
+                          cluster=driven.final, polls=poll_summary(driven.samples), facts=facts, message=message, cloud=cloud)

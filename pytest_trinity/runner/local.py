@@ -8,8 +8,12 @@ from pytest_trinity.plan import Plan
 from pytest_trinity.targets.model import Endpoints, Secret, Target
 
 
-def start_local(plan: Plan, stack: contextlib.ExitStack, publish_s: float) -> Target:
+def start_local(plan: Plan, stack: contextlib.ExitStack, publish_s: float, given: Target | None = None) -> Target:
     """Start the reference cluster (stopped when `stack` closes) with the production profile.
+
+    `given` is a targets file's `local = true` target: its `[aws]` ids make the cluster publish
+    its metrics into that (loopback) CloudWatch, its `[usage_logs]` DSN is the cluster's
+    PostgreSQL for usage_logs.
 
     `publish_s` is how often nodes publish their snapshot; a small-scale run asks for a
     faster cadence than the plan's so each short level still gets fresh telemetry.
@@ -17,15 +21,20 @@ def start_local(plan: Plan, stack: contextlib.ExitStack, publish_s: float) -> Ta
     from pytest_trinity.reference.cluster import Endpoints as ClusterEndpoints
     from pytest_trinity.reference.cluster import TelemetryTimings, run_cluster
 
-    info = stack.enter_context(run_cluster(plan.source, telemetry=TelemetryTimings(publish_s=publish_s), nginx_workers="auto"))
+    aws = given.aws if given is not None else None
+    usage = given.usage_logs if given is not None else None
+    info = stack.enter_context(run_cluster(plan.source, telemetry=TelemetryTimings(publish_s=publish_s), nginx_workers="auto",
+                                           aws=aws, dsn=usage.dsn.reveal() if usage is not None else None))
 
     def endpoints(e: ClusterEndpoints) -> Endpoints:
         return Endpoints(api=e.api_url, admin=e.admin_url, udp=e.udp)
 
     return Target(
-        name="local",
+        name=given.name if given is not None else "local",
         local=True,
         description=f"reference cluster in {info.cluster_dir}",
+        aws=aws,
+        usage_logs=usage,
         direct=endpoints(info.direct),
         balanced=endpoints(info.balanced),
         public_key=Secret("generated:public", info.public_key.value),

@@ -13,6 +13,7 @@ import dataclasses
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from pytest_trinity.model import ClusterStats, Facts, LevelFigures, LevelRecord,
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel
 from pytest_trinity.results import newest_records
 from pytest_trinity.runner.checklist import SetupError
+from pytest_trinity.runner.cloud import CloudSide
 from pytest_trinity.runner.level import ExtraFigures, Judge
 from pytest_trinity.runner.local import start_local
 from pytest_trinity.runner.lock import RunLock
@@ -78,16 +80,18 @@ class PlanSession:
         self._admins: dict[tuple[str, bool], AdminClient] = {}
         self._old_sigterm: Any = None
         self._taken = False  # the target is this run's to drive (and to restore)
+        self.cloud: CloudSide | None = None  # the target's AWS side (runner/cloud.py), once started
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         if self.target.local:
-            self.target = start_local(self.plan, self._stack, self.publish_s)
+            self.target = start_local(self.plan, self._stack, self.publish_s, self.target)
             self.contract = self._contract_for(self.target)
             self.sanitize = Sanitizer(self.target.secrets())
         else:
             self._take_lock()
         self._taken = True
+        self.cloud = CloudSide(self.plan, self.target, time.time())
         if threading.current_thread() is threading.main_thread():
             self._old_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_sigint)
 
@@ -107,7 +111,10 @@ class PlanSession:
             # A run that could not take the target (its lock is another run's) leaves it alone.
             admins = [self.admin(t) for t in ("balanced", "direct") if self._has(t)] if self._taken else []
             restore = restore_production(self.plan, admins, self.plan.checklist.verify_reset_timeout_s)
-            self.restore = dataclasses.replace(restore, detail=self.sanitize.text(restore.detail))
+            problems = self.cloud.close() if self.cloud is not None else []
+            placement = self.cloud.summary() if self.cloud is not None else ""
+            detail = "; ".join([restore.detail, *problems] + ([placement] if placement and not problems else []))
+            self.restore = dataclasses.replace(restore, ok=restore.ok and not problems, detail=self.sanitize.text(detail))
         finally:
             if self._old_sigterm is not None:
                 signal.signal(signal.SIGTERM, self._old_sigterm)
@@ -155,6 +162,8 @@ class PlanSession:
     def prepare(self, test: PlanTest, level: ScaledLevel) -> None:
         """The checklist for `level`; a SetupError's message has no secret in it."""
         try:
+            if self.cloud is not None:
+                self.cloud.before_test(test)
             self.at_reset = self.checklist.prepare(test, level)
         except SetupError as exc:
             message = self.sanitize.text(str(exc))
