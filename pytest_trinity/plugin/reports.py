@@ -30,7 +30,7 @@ class ResultsJson:
     NAME = "trinity-results-json"
 
     def __init__(self, config: pytest.Config, session: PlanSession, run_info: dict[str, Any], compare_fail: dict[str, float]):
-        self.config = config
+        self.config, self.session = config, session
         self.reported: set[str] = set()
         try:
             check_report_dir(session.report_dir)
@@ -51,6 +51,9 @@ class ResultsJson:
         self.write()
 
     def write(self, ended: bool = False) -> None:
+        if self.session.cloud is not None and self.session.cloud.actions:
+            # What the run did on the target's AWS side (placement, publishing, the stress client, usage_logs).
+            self.store.extra["cloud"] = {"actions": [self.session.sanitize.value(a) for a in self.session.cloud.actions]}
         data = self.store.document(ended)
         self.config.hook.pytest_trinity_update_results_json(config=self.config, data=data)
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -246,6 +247,7 @@ ENV = Environment(loader=PackageLoader("pytest_trinity.results", "templates"), a
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 ENV.filters["num"] = num  # {{ value|num(2) }}: a number for a table cell ("—" when not measured)
 ENV.filters["fmt"] = _format  # {{ value|fmt("g") }}: Python's format(value, spec)
+ENV.filters["utc"] = lambda t: datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")  # {{ epoch|utc }}
 ENV.globals["ran_text"] = ran_text
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pytest_trinity.model import LevelRecord
 
 PROPERTIES = ("trinity_test", "level", "verdict", "rps", "ok_rps", "p50_ms", "p99_ms", "success_pct",
-              "errors_5xx", "udp_drop_pct", "red_flags", "unmeasured")
+              "errors_5xx", "udp_drop_pct", "red_flags", "unmeasured", "cloud", "cloud_missing")
 
 
 def junit_properties(record: LevelRecord) -> list[tuple[str, str | int | float]]:
@@ -31,5 +31,8 @@ def junit_properties(record: LevelRecord) -> list[tuple[str, str | int | float]]
         "red_flags": ",".join(b.check for b in record.verdict.red_flags) if record.verdict else "",
         # the checks that applied but read nothing (their ids), so a dashboard can tell "passed" from "not measured"
         "unmeasured": ",".join(u.split(" ", 1)[0] for u in record.verdict.unmeasured) if record.verdict else "",
+        # how CloudWatch judged this case ("level": on its own periods, "window": the test's cloud window), and what never arrived
+        "cloud": record.cloud.judged if record.cloud else None,
+        "cloud_missing": ",".join(f"{m.source}:{m.metric}" for m in record.cloud.metrics if m.status == "missing") if record.cloud else None,
     }
     return [(name, round(v, 3) if isinstance(v, float) else v) for name in PROPERTIES if (v := values[name]) is not None]

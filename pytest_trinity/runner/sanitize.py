@@ -31,6 +31,10 @@ class Sanitizer:
                 text = text.replace(secret, REDACTED)
         return text
 
+    def value(self, value: Any) -> Any:
+        """A JSON value (e.g. a cloud action's log entry) with every secret redacted."""
+        return self._walk(value)
+
     def record(self, record: LevelRecord) -> LevelRecord:
         data = record.to_json()
         changed = _bound_texts(data)
