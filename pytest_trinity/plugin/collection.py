@@ -13,18 +13,9 @@ import pytest
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel, scale_level
 from pytest_trinity.plugin.configure import phase_marker
 from pytest_trinity.plugin.state import STATE, get_state, plan_test_of, require_plan
+from pytest_trinity.runner.cloud import CloudWindowCase
 
 LEVEL_ARG = "trinity_level"
-
-
-class CloudWindowCase:
-    """The parameter of a test's cloud-window case (`test_2a_…[cloud]`): after the test's levels,
-    CloudWatch's figures over their window are judged as a pass or fail of their own."""
-
-    id = "cloud"
-
-    def __repr__(self) -> str:
-        return "CloudWindowCase()"
 
 
 def cloud_window_on(config: pytest.Config) -> bool:

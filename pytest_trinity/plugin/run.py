@@ -18,12 +18,12 @@ import pytest
 from pytest_trinity import __version__
 from pytest_trinity.model import Facts, LevelFigures, LevelRecord, LoadSummary, Verdict
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel
-from pytest_trinity.plugin.collection import CloudWindowCase
 from pytest_trinity.plugin.progress import LiveProgress
 from pytest_trinity.plugin.reports import ResultsJson
 from pytest_trinity.plugin.state import get_state
 from pytest_trinity.results.machine import git_commit, machine_info
 from pytest_trinity.runner import PlanSession, RestoreReport, SetupError, run_level
+from pytest_trinity.runner.cloud import CloudWindowCase
 from pytest_trinity.runner.lock import LockHeld
 from pytest_trinity.services import ServiceError
 from pytest_trinity.targets import Target

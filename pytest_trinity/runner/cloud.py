@@ -30,6 +30,16 @@ from pytest_trinity.targets import Target
 from pytest_trinity.verdict.cloud import judge_window, missing_breaches
 
 
+class CloudWindowCase:
+    """The parameter of a test's cloud-window case (`test_2a_…[cloud]`): after the test's levels,
+    CloudWatch's figures over their window are judged as a pass or fail of their own."""
+
+    id = "cloud"
+
+    def __repr__(self) -> str:
+        return "CloudWindowCase()"
+
+
 def strict_level(plan: Plan, test: PlanTest, level: int) -> bool:
     return test.endurance is not None or level <= plan.criteria.full_success_through_level
 
