@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 from pytest_trinity.plan import Plan
 from pytest_trinity.targets.model import Endpoints, Secret, Target
@@ -23,6 +24,12 @@ def start_local(plan: Plan, stack: contextlib.ExitStack, publish_s: float, given
 
     aws = given.aws if given is not None else None
     usage = given.usage_logs if given is not None else None
+    if aws is not None and aws.db_resource_id and usage is not None and aws.endpoint_for("pi") == aws.endpoint_url:
+        # moto has no Performance Insights: the cluster's PostgreSQL gets the reference's stand-in.
+        from pytest_trinity.reference.insights import serve_insights
+
+        url = stack.enter_context(serve_insights(usage.dsn.reveal(), aws.db_resource_id))
+        aws = dataclasses.replace(aws, endpoint_urls=(*aws.endpoint_urls, ("pi", url)))
     info = stack.enter_context(run_cluster(plan.source, telemetry=TelemetryTimings(publish_s=publish_s), nginx_workers="auto",
                                            aws=aws, dsn=usage.dsn.reveal() if usage is not None else None))
 

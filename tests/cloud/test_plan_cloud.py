@@ -1,0 +1,149 @@
+"""The whole AWS chain through real pytest sessions: the local cluster publishes what AWS would
+publish for it into moto's CloudWatch (and its Performance Insights stand-in), the plugin reads
+it back through boto3, judges the plan's cloud red flags, moves the ECS services between AZs and
+restores them (also after Ctrl-C), publishes its figures and terminates the stress client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_trinity.services.postgres import PostgresServer, run_postgres
+from tests.cloud.world import World
+
+TARGET = "cloudlocal"
+DSN_VAR = "TRINITY_CLOUD_TEST_DSN"
+# Every red flag of a cloud source that 2a (TCP via the ALB) or 2b (UDP via the NLB) applies.
+CLOUD_FLAGS = ("any_5xx", "lb_p99", "unhealthy_hosts", "container_cpu", "elasticache_engine_cpu", "aurora_acu",
+               "aurora_sessions_at_max", "aurora_io_wait", "network_rx_over_tx", "cache_misses_spiking")
+NOT_PUBLISHED_BY_NLB = ("any_5xx", "lb_p99")
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    with run_postgres() as server:
+        yield server
+
+
+def _project(plan_project: pytest.Pytester, world: World, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch,
+             thresholds: dict[str, float], **aws: Any) -> Path:
+    """The targets file (the local cluster with this world as its AWS side) and a plan whose
+    cloud wait is short (moto has every datapoint at once) and whose `thresholds` are lowered."""
+    monkeypatch.setenv(DSN_VAR, postgres.dsn)
+    targets = plan_project.path / "targets.toml"
+    targets.write_text(world.targets_toml(TARGET, period_s=1, stable_timeout_s=30, **aws)
+                       + f'\n[targets.{TARGET}.usage_logs]\ndsn = "env:{DSN_VAR}"\n', encoding="utf-8")
+    plan = plan_project.path / "profiles.toml"
+    text = plan.read_text(encoding="utf-8")
+    text = text.replace("late_data_s = 300", "late_data_s = 20").replace("poll_s = 10 ", "poll_s = 0.5 ")
+    for flag, threshold in thresholds.items():
+        text, n = re.subn(rf"(\[red_flags\.{flag}\][^\[]*?threshold = )[0-9.]+", rf"\g<1>{threshold}", text, flags=re.S)
+        assert n == 1, flag
+    plan.write_text(text, encoding="utf-8")
+    return targets
+
+
+def _run(plan_project: pytest.Pytester, targets: Path, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+    result = plan_project.runpytest_subprocess(
+        "tests_perf", "--trinity-target", TARGET, "--trinity-targets", str(targets), "--trinity-scale", "0.01",
+        "--trinity-report-dir", "reports", "--junitxml", "junit.xml", "-p", "no:cacheprovider", *args, timeout=600)
+    found = sorted((plan_project.path / "reports").glob("*/results.json"))
+    assert found, result.stdout.str() + result.stderr.str()
+    return result, json.loads(found[-1].read_text(encoding="utf-8"))
+
+
+def _placement(world: World) -> dict[str, str]:
+    """Role -> AZ name as the plan writes it, read back through ECS and EC2."""
+    ecs, ec2 = world.client("ecs"), world.client("ec2")
+    by_subnet = {subnet: az for az, subnet in world.subnets}
+    names = dict(world.services)
+    found = ecs.describe_services(cluster=world.ecs_cluster, services=list(names.values()))["services"]
+    out = {}
+    for role, service in names.items():
+        svc = next(s for s in found if s["serviceName"] == service)
+        subnets = svc["networkConfiguration"]["awsvpcConfiguration"]["subnets"]
+        assert ec2.describe_subnets(SubnetIds=subnets)["Subnets"]
+        out[role] = ",".join(sorted({by_subnet[s] for s in subnets}))
+    return out
+
+
+def test_2a_and_2b_measure_every_cloud_red_flag_and_restore(plan_project, world, postgres, monkeypatch):
+    targets = _project(plan_project, world, postgres, monkeypatch, {"container_cpu": 0.0, "lb_p99": 0.0},
+                       publish_namespace="Trinity/Stress", stress_client={"terminate": True})
+    result, data = _run(plan_project, targets, "-k", "2a or 2b", "--trinity-levels", "1-4")
+    out = result.stdout.str()
+
+    windows = {r["test_id"]: r for r in data["levels"] if r["level_id"] == "cloud"}
+    assert set(windows) == {"2a", "2b"}, out
+    measured: set[str] = set()
+    for test_id, window in windows.items():
+        unmeasured = {u.split(" ", 1)[0] for u in window["verdict"]["unmeasured"]}
+        metrics = {(m["source"], m["metric"]): m for m in window["cloud"]["metrics"]}
+        missing = {k: m["detail"] for k, m in metrics.items() if m["status"] == "missing"}
+        assert not missing, (test_id, missing)
+        for flag in CLOUD_FLAGS:
+            if test_id == "2b" and flag in NOT_PUBLISHED_BY_NLB:
+                assert flag in unmeasured  # the NLB publishes no 5xx and no response time
+                continue
+            assert flag not in unmeasured, (test_id, flag, window["verdict"])
+            measured.add(flag)
+        assert all(len(m["periods"]) >= 1 for m in metrics.values() if m["status"] == "measured")
+    assert measured == set(CLOUD_FLAGS)
+
+    # The two lowered thresholds are breached with the plan's advice; the window case fails on them alone.
+    checks = {b["check"]: b for b in windows["2a"]["verdict"]["breaches"]}
+    assert set(checks) == {"container_cpu", "lb_p99"}, checks
+    assert checks["container_cpu"]["advice"] == "the container is CPU-bound: this is the ceiling for this profile"
+    assert checks["lb_p99"]["measured"] > 0
+    assert windows["2a"]["status"] == "failed" and "cloud window" in windows["2a"]["message"]
+    junit = (plan_project.path / "junit.xml").read_text(encoding="utf-8")
+    assert re.search(r'testcase [^>]*name="test_2a_tcp_alb_public\[cloud\]"[^>]*>\s*<properties>.*?<failure', junit, re.S)
+    assert 'name="cloud" value="window"' in junit
+
+    # Placement: phase 2 distributes the services, the restore leaves production's placement.
+    actions = data["cloud"]["actions"]
+    placements = [a for a in actions if a["action"].startswith("placement")]
+    assert [a["action"] for a in placements][:1] == ["placement distributed"] and all(a["ok"] for a in placements), placements
+    assert _placement(world) == {"main": "2a", "mirror": "2b", "lrs": "2c"}
+    assert data["restore"]["ok"], data["restore"]
+
+    # Published: a level's figures are in the namespace, read back through CloudWatch.
+    assert any(a["action"] == "publish" and a["ok"] for a in actions), actions
+    names = {m["MetricName"] for m in world.client("cloudwatch").list_metrics(Namespace="Trinity/Stress")["Metrics"]}
+    assert {"ok_rps", "success_pct", "total_rps", "syncmap_hit_pct"} <= names, names
+
+    # The stress client is terminated; the bystander is not.
+    states = {i["InstanceId"]: i["State"]["Name"] for r in world.client("ec2").describe_instances()["Reservations"] for i in r["Instances"]}
+    assert states[world.stress_instance] in ("shutting-down", "terminated")
+    assert states[world.bystander_instance] == "running"
+
+    # The HTML side: console links for the window's resources.
+    links = windows["2a"]["cloud"]["links"]
+    assert links and all(url.startswith("https://us-east-2.console.aws.amazon.com/cloudwatch/home?region=us-east-2#metricsV2?graph=")
+                         for _, url in links)
+
+
+def test_ctrl_c_in_phase_1_still_restores_the_placement(plan_project, world, postgres, monkeypatch):
+    targets = _project(plan_project, world, postgres, monkeypatch, {})
+    plan_project.makeconftest("""
+        import os, signal
+
+        def pytest_trinity_level_recorded(item, record):
+            if record.level_id.startswith("L02"):
+                os.kill(os.getpid(), signal.SIGINT)
+    """)
+    result, data = _run(plan_project, targets, "-k", "1a", "--trinity-levels", "1-6")
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.INTERRUPTED, out
+    actions = [a["action"] for a in data["cloud"]["actions"] if a["action"].startswith("placement")]
+    assert actions == ["placement consolidated", "placement distributed"], actions
+    assert _placement(world) == {"main": "2a", "mirror": "2b", "lrs": "2c"}
+    assert data["restore"]["ok"], data["restore"]
+    assert os.environ.get(DSN_VAR)
