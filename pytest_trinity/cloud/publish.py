@@ -18,6 +18,9 @@ BATCH = 1000            # CloudWatch PutMetricData: at most 1000 datums per call
 MAX_DIMENSIONS = 30     # per metric
 UNITS: dict[str, str] = {
     "total_rps": "Count/Second",
+    "ok_rps": "Count/Second",
+    "success_pct": "Percent",
+    "errors_5xx": "Count",
     "syncmap_hit_pct": "Percent",
     "udp_drop_pct": "Percent",
     "bg_drop_pct": "Percent",

@@ -67,8 +67,8 @@ def test_more_than_a_thousand_datums_go_in_batches(cloudwatch: Any) -> None:
 
 
 def test_units() -> None:
-    assert [unit_for(n) for n in ("total_rps", "bg_drop_pct", "db_in_use", "p99_ms", "rx_bytes", "mystery")] == \
-        ["Count/Second", "Percent", "Count", "Milliseconds", "Bytes", None]
+    assert [unit_for(n) for n in ("total_rps", "bg_drop_pct", "db_in_use", "p99_ms", "rx_bytes", "errors_5xx", "mystery")] == \
+        ["Count/Second", "Percent", "Count", "Milliseconds", "Bytes", "Count", None]
 
 
 def test_nothing_to_publish_makes_no_call(cloudwatch: Any) -> None:
