@@ -1,4 +1,5 @@
-"""The HTTP API port: /price (the three-layer lookup) and /reports/usage (LRS), plus /healthz.
+"""The HTTP API port: /price (the three-layer lookup) and /reports/usage (LRS), plus /healthz
+(the load balancer's health check; 503 while the `unhealthy` fault is set).
 
 Errors are answered from responses built once at start, under the dialect's `error` words; a
 map hit is the prebuilt answer of the price entry. Slow steps go through `Serving`.
@@ -81,11 +82,12 @@ class Api:
         self.refusals = self.errors.refusals
         self.log_usage = serving.log_usage
         self.healthz = json_response(200, {"node": self.name, "status": "ok"})
+        self.sick = json_response(503, {"node": self.name, "status": "unhealthy"})
 
     def handle(self, req: Request, body: bytes) -> bytes | Awaitable[bytes]:
         path = req.path
         if path == "/healthz":
-            return self.healthz
+            return self.sick if self.serving.faults.unhealthy else self.healthz
         c = self.counters
         c.tcp_requests += 1
         if path == "/reports/usage":

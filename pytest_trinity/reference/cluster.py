@@ -1,5 +1,8 @@
 """The launcher: `run_cluster()` starts Redis, the nodes and nginx on loopback, waits until all
 are healthy, yields a frozen `ClusterInfo`, and tears everything down on any exit.
+
+With `aws` ids, it also publishes what AWS would publish for the deployment into a local
+CloudWatch (cloudwatch.py), from the moment the cluster is healthy until just before it stops.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_trinity.plan import Plan, load_plan
+from pytest_trinity.reference.cloudwatch import CloudPublisher, CloudSources, NodeSource, cloudwatch_endpoint, publish_cloudwatch
 from pytest_trinity.reference.config import NodeConfig
 from pytest_trinity.reference.dialect import IDENTITY, Dialect
 from pytest_trinity.reference.lb import LOOPBACK, http_block, make_certificates, stream_block
@@ -26,6 +30,7 @@ from pytest_trinity.reference.secrets import ClusterSecrets, KeySpec, Secret
 from pytest_trinity.services import Daemon, ServiceError, free_port, wait_for_tcp
 from pytest_trinity.services.nginx import dynamic_module, run_nginx
 from pytest_trinity.services.redis import run_redis
+from pytest_trinity.targets import AwsIds
 
 DEFAULT_PLAN = Path(__file__).resolve().parents[2] / "profiles.toml"
 DEFAULT_PUBLIC_MONTHLY_CAP = 10**12   # a reference-cluster choice: plan runs never reach it
@@ -74,6 +79,7 @@ class ClusterInfo:
     pids: tuple[int, ...] = field(default=())   # every process the cluster runs (redis, nodes, nginx)
     ports: tuple[int, ...] = field(default=())  # every loopback port it listens on
     dialect: Dialect = IDENTITY                 # the names the nodes report under
+    cloudwatch: CloudPublisher | None = None    # what publishes the cluster's AWS metrics (run_cluster(aws=…))
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts the load balancer's CA (and the system's)."""
@@ -158,6 +164,7 @@ def run_cluster(
     health_timeout: float = HEALTH_TIMEOUT_S,
     workdir: Path | None = None,
     dialect: Dialect | None = None,
+    aws: AwsIds | None = None,
 ) -> Iterator[ClusterInfo]:
     """Start the reference cluster on 127.0.0.1 and yield its `ClusterInfo`; stop it on exit.
 
@@ -166,6 +173,9 @@ def run_cluster(
     others missing). `extra_keys` are added to the generated public and partner keys.
     `dialect` renames what the nodes report (snapshots, cluster-stats, the system-mode echo,
     API error words); None is the standard contract.
+    `aws`: when it gives any resource id, the cluster's CloudWatch metrics are published under
+    those ids to `aws.endpoint_url`, which must be a loopback CloudWatch (moto); nginx then
+    writes an API access log (the ALB metrics' source).
     """
     if dialect is None:
         dialect = IDENTITY
@@ -180,6 +190,10 @@ def run_cluster(
         raise ValueError(f"unknown mode {start_mode!r}: the plan's profiles are {sorted(plan.profiles)}")
     publish_s = telemetry.publish_s or plan.telemetry.publish_s
     ttl_s = telemetry.snapshot_ttl_s or plan.telemetry.snapshot_ttl_s
+    publishing = aws is not None and bool(aws.ids() or aws.services)
+    if publishing:
+        assert aws is not None
+        cloudwatch_endpoint(aws)   # refused before anything starts
 
     if load_balancer:
         stream_module = dynamic_module("ngx_stream_module", "libnginx-mod-stream")
@@ -236,20 +250,34 @@ def run_cluster(
 
         ca_file: Path | None = None
         balanced = direct
+        access_log = cluster_dir / "alb-access.log" if publishing and load_balancer else None
+        lb_pid: int | None = None
         if load_balancer:
             tls = make_certificates(cluster_dir)
             ca_file = tls.ca_file
             lb_api, lb_admin, lb_udp = (_distinct_port(kind, ports) for kind in ("tcp", "tcp", "udp"))
             http = http_block(tls, lb_api, lb_admin, [int(i.api_url.rsplit(":", 1)[1]) for i in infos.values()],
-                              [int(i.admin_url.rsplit(":", 1)[1]) for i in infos.values()])
+                              [int(i.admin_url.rsplit(":", 1)[1]) for i in infos.values()], access_log)
             stream = stream_block(lb_udp, [i.udp[1] for i in infos.values()])
             nginx = stack.enter_context(run_nginx(http=http, stream=stream, ready_ports=(lb_api, lb_admin),
                                                   workers=nginx_workers, modules=(stream_module,),
                                                   worker_connections=nginx_worker_connections))
             daemons.append(nginx)
+            lb_pid = nginx.proc.pid if nginx.proc is not None else None
             balanced = Endpoints(f"https://{LOOPBACK}:{lb_api}", f"https://{LOOPBACK}:{lb_admin}", (LOOPBACK, lb_udp))
             context = ssl.create_default_context(cafile=str(ca_file))
             _wait_cluster(balanced.admin_url, secrets.admin_token.value, names, daemons, health_timeout, context, dialect)
+
+        publisher: CloudPublisher | None = None
+        if publishing:
+            assert aws is not None
+            sources = CloudSources(
+                nodes=tuple(NodeSource(i.name, i.pid, LOOPBACK, int(i.api_url.rsplit(":", 1)[1])) for i in infos.values()),
+                redis_url=redis.url, access_log=access_log,
+                udp_ports=tuple(i.udp[1] for i in infos.values()) if load_balancer else (), lb_pid=lb_pid, dsn=dsn,
+                dialect=dialect)
+            # Entered last: stopped first, while nginx, the nodes and Redis still answer.
+            publisher = stack.enter_context(publish_cloudwatch(aws, sources))
 
         yield ClusterInfo(
             nodes=infos, direct=direct, balanced=balanced,
@@ -258,4 +286,5 @@ def run_cluster(
             redis_url=redis.url, ca_file=ca_file, dsn=dsn, plan_path=plan_file, faults_enabled=faults,
             cluster_dir=cluster_dir, secrets_file=secrets_file, publish_s=publish_s, snapshot_ttl_s=ttl_s,
             pids=tuple(d.proc.pid for d in daemons if d.proc is not None), ports=tuple(ports), dialect=dialect,
+            cloudwatch=publisher,
         )

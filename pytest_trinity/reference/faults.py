@@ -12,6 +12,9 @@ All are off by default, and a node started without faults enabled refuses to set
 | refuse_reset      | true/false     | the node ignores /admin/stress-reset                        |
 | feeds_paused      | true/false     | the exchange feeds stop ticking (the map goes stale)        |
 | stall_s           | 0..max_stall_s | once: the node stops answering anything for that long       |
+| cpu_burn          | true/false     | a thread burns about one vCPU in the node (CpuUtilized)     |
+| leak_mb_s         | 0..64          | RSS grows that many MiB/s, at most LEAK_CAP_MB; 0 frees it  |
+| unhealthy         | true/false     | the API's /healthz (LB health check) answers 503            |
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 RATIOS = ("error_5xx_ratio", "udp_drop_ratio", "bg_drop_ratio")
-FLAGS = ("stop_publish", "refuse_reset", "feeds_paused")
+FLAGS = ("stop_publish", "refuse_reset", "feeds_paused", "cpu_burn", "unhealthy")
+MAX_LEAK_MB_S = 64.0
+LEAK_CAP_MB = 512
 
 
 class FaultError(ValueError):
@@ -36,6 +41,9 @@ class Faults:
     stop_publish: bool = False
     refuse_reset: bool = False
     feeds_paused: bool = False
+    cpu_burn: bool = False
+    leak_mb_s: float = 0.0
+    unhealthy: bool = False
 
     @property
     def affects_requests(self) -> bool:
@@ -80,6 +88,8 @@ def parse_faults(current: Faults, params: dict[str, str], max_stall_s: float) ->
             raise FaultError(f"{name} must be between 0 and 1, got {value}")
         if name == "latency_ms" and not 0.0 <= value <= max_stall_s * 1000:
             raise FaultError(f"latency_ms must be between 0 and {max_stall_s * 1000:g}, got {value}")
+        if name == "leak_mb_s" and not 0.0 <= value <= MAX_LEAK_MB_S:
+            raise FaultError(f"leak_mb_s must be between 0 and {MAX_LEAK_MB_S:g}, got {value}")
         if name == "stall_s":
             if not 0.0 <= value <= max_stall_s:
                 raise FaultError(f"stall_s must be between 0 and {max_stall_s:g}, got {value}")

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from pytest_trinity.reference.telemetry import NetBytes
+
 MAX_HEAD = 16 * 1024
 MAX_BODY = 1024 * 1024
 HEAD_CACHE_SIZE = 4096
@@ -101,11 +103,12 @@ Handler = Callable[[Request, bytes], "bytes | Awaitable[bytes]"]
 
 
 class HttpProtocol(asyncio.Protocol):
-    __slots__ = ("handler", "cache", "transport", "buf", "queue", "closing", "paused")
+    __slots__ = ("handler", "cache", "net", "transport", "buf", "queue", "closing", "paused")
 
-    def __init__(self, handler: Handler, cache: dict[bytes, Request]) -> None:
+    def __init__(self, handler: Handler, cache: dict[bytes, Request], net: NetBytes) -> None:
         self.handler = handler
         self.cache = cache
+        self.net = net
         self.transport: asyncio.Transport | None = None
         self.buf = b""
         self.queue: deque[Any] = deque()   # bytes or tasks, in request order, behind a slow answer
@@ -123,6 +126,7 @@ class HttpProtocol(asyncio.Protocol):
         self.transport = None
 
     def data_received(self, data: bytes) -> None:
+        self.net.rx += len(data)
         if self.closing:
             return
         if self.buf:
@@ -170,7 +174,7 @@ class HttpProtocol(asyncio.Protocol):
                     out.append(result)
             else:
                 if out:
-                    self.transport.write(b"".join(out))  # type: ignore[union-attr]
+                    self._write(out)
                     out = []
                 task = asyncio.ensure_future(self._finish(result, req.keep_alive))
                 queue.append(task)
@@ -180,12 +184,17 @@ class HttpProtocol(asyncio.Protocol):
         if pos < n and not self.closing:
             self.buf = data[pos:]
         if out:
-            self.transport.write(b"".join(out))  # type: ignore[union-attr]
+            self._write(out)
         if self.closing and not queue and self.transport is not None:
             self.transport.close()
         elif len(queue) > MAX_QUEUED and not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
+
+    def _write(self, out: list[bytes]) -> None:
+        data = b"".join(out)
+        self.net.tx += len(data)
+        self.transport.write(data)  # type: ignore[union-attr]  # callers hold a live transport
 
     @staticmethod
     async def _finish(pending: Awaitable[bytes], keep_alive: bool) -> bytes:
@@ -209,7 +218,7 @@ class HttpProtocol(asyncio.Protocol):
         if self.transport is None:
             return
         if out:
-            self.transport.write(b"".join(out))
+            self._write(out)
         if self.closing and not queue:
             self.transport.close()
         elif self.paused and len(queue) <= MAX_QUEUED // 2:
@@ -222,11 +231,13 @@ class HttpProtocol(asyncio.Protocol):
         if self.queue:
             self.queue.extend(out)
         elif self.transport is not None:
-            self.transport.write(b"".join(out))
+            self._write(out)
             self.transport.close()
 
 
-async def serve_http(handler: Handler, host: str, port: int) -> asyncio.base_events.Server:
+async def serve_http(handler: Handler, host: str, port: int, net: NetBytes | None = None) -> asyncio.base_events.Server:
+    """Serve `handler` on host:port; `net` counts the bytes read and written (the node's network counters)."""
     loop = asyncio.get_running_loop()
     cache: dict[bytes, Request] = {}
-    return await loop.create_server(lambda: HttpProtocol(handler, cache), host, port, backlog=4096, reuse_address=True)
+    counter = net or NetBytes()
+    return await loop.create_server(lambda: HttpProtocol(handler, cache, counter), host, port, backlog=4096, reuse_address=True)

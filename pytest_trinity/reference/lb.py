@@ -1,5 +1,8 @@
 """The local load balancer: a throw-away CA and server certificate, and the nginx config that
 terminates TLS for the API and admin (the ALB path) and proxies UDP to every node (the NLB path).
+
+With `access_log`, the API server logs one `ALB_LOG_FORMAT` line per request (buffered, flushed
+every second): what the CloudWatch publisher (cloudwatch.py) reads an ALB's request metrics from.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from pathlib import Path
 from pytest_trinity.services import ServiceError, require_binary
 
 LOOPBACK = "127.0.0.1"
+# Written time (s since epoch), connection serial, requests on it so far, status, and the
+# upstream's status and response time (each "a, b" when nginx tried more than one node, "-" none).
+ALB_LOG_FORMAT = '$msec $connection $connection_requests $status "$upstream_status" "$upstream_response_time"'
 
 
 @dataclass(frozen=True)
@@ -45,13 +51,15 @@ def make_certificates(folder: Path, days: int = 2) -> TlsFiles:
     return TlsFiles(ca, cert, key)
 
 
-def http_block(tls: TlsFiles, api_port: int, admin_port: int, api: list[int], admin: list[int]) -> str:
+def http_block(tls: TlsFiles, api_port: int, admin_port: int, api: list[int], admin: list[int],
+               access_log: Path | None = None) -> str:
+    """The `http {}` body: TLS servers for the API and admin; `access_log`: the API's request log."""
     def upstream(name: str, ports: list[int], keepalive: int) -> str:
         servers = "\n".join(f"        server {LOOPBACK}:{p} max_fails=0;" for p in ports)
         return f"    upstream {name} {{\n{servers}\n        keepalive {keepalive};\n    }}"
 
-    def server(port: int, upstream_name: str) -> str:
-        return f"""    server {{
+    def server(port: int, upstream_name: str, log: str = "") -> str:
+        return f"""    server {{{log}
         listen {LOOPBACK}:{port} ssl;
         ssl_certificate {tls.cert_file};
         ssl_certificate_key {tls.key_file};
@@ -69,9 +77,13 @@ def http_block(tls: TlsFiles, api_port: int, admin_port: int, api: list[int], ad
         }}
     }}"""
 
-    return "\n".join([
+    log_format, api_log = "", ""
+    if access_log is not None:
+        log_format = f"    log_format trinity_alb '{ALB_LOG_FORMAT}';\n"
+        api_log = f"\n        access_log {access_log} trinity_alb buffer=64k flush=1s;"
+    return log_format + "\n".join([
         upstream("trinity_api", api, 256), upstream("trinity_admin", admin, 16),
-        server(api_port, "trinity_api"), server(admin_port, "trinity_admin"),
+        server(api_port, "trinity_api", api_log), server(admin_port, "trinity_admin"),
     ])
 
 

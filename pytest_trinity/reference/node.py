@@ -34,7 +34,7 @@ from pytest_trinity.reference.publisher import STOP_TIMEOUT_S, Publisher
 from pytest_trinity.reference.secrets import ClusterSecrets
 from pytest_trinity.reference.serving import Serving
 from pytest_trinity.reference.settings import Settings
-from pytest_trinity.reference.telemetry import ProcessSampler
+from pytest_trinity.reference.telemetry import NetBytes, ProcessSampler
 from pytest_trinity.reference.udp import UdpApi
 from pytest_trinity.reference.udpserver import UdpServer
 from pytest_trinity.reference.usage import Housekeeping
@@ -48,6 +48,7 @@ class Node:
         self.name = cfg.node
         dialect = cfg.dialect
         self.counters = counters = Counters()
+        self.net = NetBytes()   # every socket's bytes: the container's network counters
         self.redis = aioredis.Redis.from_url(cfg.redis_url, socket_connect_timeout=5, socket_timeout=10)
         self.keys = KeyRing(secrets.keys, counters)
         backend = PostgresBackend(cfg.dsn) if cfg.dsn else SqliteBackend(cfg.sqlite_path)
@@ -58,9 +59,10 @@ class Node:
         self.serving = Serving(self.name, counters, self.prices, self.usage, self.governor)
         self.api = Api(self.serving, self.keys, self.pool, dialect)
         self.udp_api = UdpApi(self.serving, self.keys, dialect)
-        self.udp = UdpServer(cfg.host, cfg.udp_port, cfg.udp_sockets, self.udp_api.handle, counters, cfg.udp_queue, cfg.udp_workers)
+        self.udp = UdpServer(cfg.host, cfg.udp_port, cfg.udp_sockets, self.udp_api.handle, counters, cfg.udp_queue, cfg.udp_workers,
+                             self.net)
         self.settings = Settings(cfg, plan, self.keys, self.prices, self.usage, self.pool, self.governor, self.serving, self.udp)
-        self.publisher = Publisher(cfg, plan, self.redis, self.settings, counters, Derived(), ProcessSampler(), self.pool,
+        self.publisher = Publisher(cfg, plan, self.redis, self.settings, counters, Derived(), ProcessSampler(self.net), self.pool,
                                    self.usage, dialect)
         self.admin = Admin(cfg, plan, secrets.admin_token.value.encode(), self.settings, self.publisher, self.usage, self.pool,
                            dialect)
@@ -83,8 +85,8 @@ class Node:
         self.tasks += [asyncio.create_task(self.publisher.listen(), name="control"), asyncio.create_task(periodic, name="publisher")]
         await self.publisher.reconcile()
         await self.publisher.publish()
-        self.servers.append(await serve_http(self.api.handle, cfg.host, cfg.api_port))
-        self.servers.append(await serve_http(self.admin.handle, cfg.host, cfg.admin_port))
+        self.servers.append(await serve_http(self.api.handle, cfg.host, cfg.api_port, self.net))
+        self.servers.append(await serve_http(self.admin.handle, cfg.host, cfg.admin_port, self.net))
         log.warning("node %s up: api %s:%d admin %s:%d udp %s:%d (%d sockets)", self.name, cfg.host, cfg.api_port,
                     cfg.host, cfg.admin_port, cfg.host, cfg.udp_port, cfg.udp_sockets)
 
@@ -103,6 +105,7 @@ class Node:
         for server in self.servers:
             server.close()
         await self.udp.stop()
+        self.settings.stress.stop()
         for t in self.tasks:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -18,6 +18,7 @@ from pytest_trinity.reference.governor import Governor
 from pytest_trinity.reference.keys import KeyRing
 from pytest_trinity.reference.prices import PriceBook
 from pytest_trinity.reference.serving import Serving
+from pytest_trinity.reference.stress import Stressors
 from pytest_trinity.reference.udpserver import UdpServer
 from pytest_trinity.reference.usage import Housekeeping
 
@@ -81,6 +82,7 @@ class Settings:
         self.governor = governor
         self.serving = serving
         self.udp = udp
+        self.stress = Stressors()   # cpu_burn, leak_mb_s
         self.mode = cfg.mode
         self.profile = running_profile(plan, cfg.mode)
         governor.enabled = cfg.adaptive_enabled
@@ -111,6 +113,7 @@ class Settings:
         self.usage.drop_ratio = faults.bg_drop_ratio
         self.udp.set_drop_ratio(faults.udp_drop_ratio)
         self.prices.paused = faults.feeds_paused
+        self.stress.apply(faults)
         log.warning("faults now %s", faults.as_dict())
         if stall_s > 0:
             log.warning("stalling for %.3f s", stall_s)

@@ -21,10 +21,22 @@ def stats_key(node: str) -> str:
     return STATS_PREFIX + node
 
 
-class ProcessSampler:
-    """RSS, CPU% over the last window, open fds: what Container Insights would show per node."""
+class NetBytes:
+    """Bytes this node's sockets received and sent (TCP and UDP payloads): the container's
+    network counters, which /proc does not keep per process. One integer add per read/write."""
+
+    __slots__ = ("rx", "tx")
 
     def __init__(self) -> None:
+        self.rx = 0
+        self.tx = 0
+
+
+class ProcessSampler:
+    """RSS, CPU% over the last window, open fds, network bytes: what Container Insights would show per node."""
+
+    def __init__(self, net: NetBytes | None = None) -> None:
+        self.net = net or NetBytes()
         self.started = time.monotonic()
         self._last = (time.monotonic(), self._cpu())
         self.cpu_pct = 0.0
@@ -57,6 +69,8 @@ class ProcessSampler:
             "cpu_pct": self.cpu_pct,
             "cpu_seconds": round(self._cpu(), 3),
             "open_fds": fds,
+            "net_rx_bytes": self.net.rx,
+            "net_tx_bytes": self.net.tx,
             "uptime_s": round(time.monotonic() - self.started, 3),
         }
 

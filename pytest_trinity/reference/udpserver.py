@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pytest_trinity.reference.telemetry import NetBytes
+
 READ_BURST = 256      # datagrams read per readiness event before yielding to the loop
 WORK_BURST = 256      # datagrams a worker answers before yielding to the loop
 RCVBUF = 4 * 1024 * 1024
@@ -37,8 +39,10 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
 class UdpListener:
     """One socket, its reader, its bounded queue and its workers."""
 
-    def __init__(self, sock: socket.socket, handler: DatagramHandler, counters: Any, capacity: int, workers: int) -> None:
+    def __init__(self, sock: socket.socket, handler: DatagramHandler, counters: Any, capacity: int, workers: int,
+                 net: NetBytes | None = None) -> None:
         self.sock = sock
+        self.net = net or NetBytes()
         self.handler = handler
         self.counters = counters
         self.capacity = capacity
@@ -54,7 +58,7 @@ class UdpListener:
             self._tasks.append(asyncio.create_task(self._worker(), name=f"udp-worker-{self.sock.fileno()}-{i}"))
 
     def _readable(self) -> None:
-        sock, q, c = self.sock, self.queue, self.counters
+        sock, q, c, net = self.sock, self.queue, self.counters, self.net
         for _ in range(READ_BURST):
             try:
                 data, addr = sock.recvfrom(65535)
@@ -63,6 +67,7 @@ class UdpListener:
             except OSError:
                 continue  # e.g. an ICMP error queued on the socket; the next read goes on
             c.packets_received += 1
+            net.rx += len(data)
             if len(q) >= self.capacity or (self.drop_ratio and random.random() < self.drop_ratio):
                 c.udp_dropped += 1
                 continue
@@ -98,6 +103,7 @@ class UdpListener:
         except OSError:
             return
         self.counters.packets_sent += 1
+        self.net.tx += len(payload)
 
     async def stop(self) -> None:
         try:
@@ -111,9 +117,10 @@ class UdpListener:
 
 
 class UdpServer:
-    def __init__(self, host: str, port: int, sockets: int, handler: DatagramHandler, counters: Any, capacity: int, workers: int) -> None:
+    def __init__(self, host: str, port: int, sockets: int, handler: DatagramHandler, counters: Any, capacity: int, workers: int,
+                 net: NetBytes | None = None) -> None:
         self.listeners = [
-            UdpListener(reuseport_socket(host, port), handler, counters, capacity, workers) for _ in range(max(sockets, 1))
+            UdpListener(reuseport_socket(host, port), handler, counters, capacity, workers, net) for _ in range(max(sockets, 1))
         ]
 
     def start(self) -> None:

@@ -1,4 +1,8 @@
-"""moto's server mode on loopback: the local stand-in for the AWS APIs that boto3 calls."""
+"""moto's server mode on loopback: the local stand-in for the AWS APIs that boto3 calls.
+
+moto is started through `moto_server.py`, which adds CloudWatch's percentile statistics
+(`p99`, …) that moto lacks before it starts moto's own server.
+"""
 
 from __future__ import annotations
 
@@ -25,13 +29,13 @@ class MotoServer:
 
 @contextlib.contextmanager
 def run_moto(port: int | None = None) -> Iterator[MotoServer]:
-    """Start `moto.server` on 127.0.0.1 and yield its endpoint URL; stop it on exit."""
+    """Start moto's server (with percentiles: `moto_server.py`) on 127.0.0.1 and yield its endpoint URL; stop it on exit."""
     try:
         import moto.server  # noqa: F401
     except ImportError:
         raise ServiceError("moto's server mode is missing: pip install 'moto[server]'") from None
     port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="trinity-moto-") as tmp:
-        argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
+        argv = [sys.executable, "-m", "pytest_trinity.services.moto_server", "-H", LOOPBACK, "-p", str(port)]
         with Daemon("moto", argv, Path(tmp), ready_ports=(port,)) as daemon:
             yield MotoServer(port, daemon)
