@@ -17,7 +17,9 @@ dimensions are AWS's own, as `targets/aws.py` CLOUD_QUERIES reads them, with the
   answered 502/504, or 5xx without a node's answer), ActiveConnectionCount (client connections
   that carried a request, each counted once per period: Sum over a period is the connections
   active in it). Like AWS, the counts are published only when not zero. Admin calls are not
-  logged (the plugin's own control plane would count as traffic). With TargetGroup =
+  logged (the plugin's own control plane would count as traffic); past `LOG_ROTATE_BYTES` the
+  log is rotated (renamed, nginx reopens it on SIGUSR1, the old one is read out and removed), so
+  a long run's log stays bounded and no line is lost. With TargetGroup =
   `aws.alb_target_group`: HealthyHostCount / UnHealthyHostCount from a health check of each node
   like a target group's: GET /healthz on its API port, `HEALTH_TIMEOUT_S`, unhealthy after
   `HEALTH_THRESHOLD` failures in a row, healthy again after as many successes.
