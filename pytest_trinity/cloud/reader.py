@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pytest_trinity.model.cloud import MEASURED, MISSING, NOT_CONFIGURED, NOT_PUBLISHED, CloudMetric
+from pytest_trinity.model.cloud import MEASURED, MISSING, NOT_CONFIGURED, NOT_PUBLISHED, TOO_SHORT, CloudMetric
 from pytest_trinity.plan.metrics import BUILTIN_SOURCES
 from pytest_trinity.targets import QUERY_SETS, AwsIds, CloudQuery
 from pytest_trinity.targets.aws import PLACEHOLDER
 
 QUERIES_PER_CALL = 500   # CloudWatch's limit of MetricDataQueries per GetMetricData
 MAX_PAGES = 100          # a bound on NextToken pages per call
+SKIP = object()          # a period a query has no value for, rightly (query.absent == "skip")
 DERIVED = {
     "container-insights": ("network_rx_tx_ratio", "memory_pct_growth"),
     "elasticache": ("cache_miss_pct",),
@@ -173,7 +174,7 @@ class CloudReader:
         """Every plan metric over `periods`: measured, or missing with the periods that are."""
         reporting: dict[str, set[float]] = {}
         for raw in self.raws:
-            if not raw.query.absent_is_zero:
+            if raw.query.absent == "missing":
                 reporting.setdefault(raw.query_set, set()).update(data.get(raw.id, {}))
         grouped: dict[tuple[str, str], list[_Raw]] = {}
         for raw in self.raws:
@@ -185,26 +186,33 @@ class CloudReader:
             series: list[tuple[float, float | None]] = []
             for p in periods:
                 per_resource: list[float] = []
-                complete = True
+                complete, skipped = True, 0
                 for resource in dict.fromkeys(r.resource for r in raws):
                     value = self._value(query, [r for r in raws if r.resource == resource], p, data, p in reporting.get(query_set, set()))
-                    if value is None:
+                    if value is SKIP:
+                        skipped += 1
+                    elif value is None:
                         complete = False
                     else:
-                        per_resource.append(value)
+                        per_resource.append(float(value))  # type: ignore[arg-type]
+                if skipped and not per_resource and complete:
+                    continue  # e.g. no request in the period, so no response time: not a period to judge
                 series.append((p, _combine(per_resource, query.across) if complete and per_resource else None))
+            if not series and periods and query.absent == "skip":
+                out.append(CloudMetric(source, metric, query_set, MISSING, detail="no period of the window had a datapoint"))
+                continue
             out.append(self._metric(source, metric, query_set, query.reduce, series))
         return out + self._derived(out)
 
     @staticmethod
-    def _value(query: CloudQuery, raws: list[_Raw], p: float, data: dict[str, dict[float, float]], reporting: bool) -> float | None:
+    def _value(query: CloudQuery, raws: list[_Raw], p: float, data: dict[str, dict[float, float]], reporting: bool) -> float | object | None:
         parts, per = [], None
         for raw in raws:
             value = data.get(raw.id, {}).get(p)
-            if value is None and query.absent_is_zero and reporting:
+            if value is None and reporting and query.absent == "zero":
                 value = 0.0
             if value is None:
-                return None
+                return SKIP if reporting and query.absent == "skip" else None
             if raw.role == "per":
                 per = value
             else:
@@ -250,7 +258,7 @@ class CloudReader:
         if memory is not None:
             points = [(t, v) for t, v in memory.periods if v is not None]
             growth = growth_points(points) if memory.status == MEASURED else None
-            out.append(CloudMetric("container-insights", "memory_pct_growth", "container-insights",
-                                   MEASURED if growth is not None else MISSING, growth,
-                                   detail="" if growth is not None else "fewer than 3 periods of memory %"))
+            status = MEASURED if growth is not None else TOO_SHORT if memory.status == MEASURED else MISSING
+            out.append(CloudMetric("container-insights", "memory_pct_growth", "container-insights", status, growth,
+                                   detail="" if growth is not None else "needs 3 periods of memory %"))
         return out

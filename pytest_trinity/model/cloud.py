@@ -4,8 +4,9 @@ A `CloudMetric` is one plan metric of a cloud source (`container-insights`, `loa
 `elasticache`, `aurora`) over the window's whole periods: its per-period series, the figure
 the red flags read, and its status. Only a `measured` metric has a value; `missing` (the
 datapoints did not arrive within the plan's `[cloud].late_data_s`), `not configured` (the
-target's `[aws]` lacks an id the query needs) and `not published` (the resource does not
-publish it, e.g. an NLB's 5xx) never pass a red flag: the judge lists them as unmeasured.
+target's `[aws]` lacks an id the query needs), `not published` (the resource does not
+publish it, e.g. an NLB's 5xx) and `too short` (a trend over fewer than 3 periods) never pass
+a red flag: the judge lists them as unmeasured, and a missing one is a breach of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ MEASURED = "measured"
 MISSING = "missing"
 NOT_CONFIGURED = "not configured"
 NOT_PUBLISHED = "not published"
+TOO_SHORT = "too short"    # arrived, but the window is too short for the figure (a trend needs 3 periods)
 
 # How a level's cloud figures were judged.
 JUDGED_LEVEL = "level"     # on its own whole periods

@@ -66,9 +66,12 @@ class CloudSide:
     def places(self) -> bool:
         return self.aws is not None and bool(self.aws.subnets) and bool(self.aws.services) and self.aws.ecs_cluster is not None
 
-    def _log(self, action: str, ok: bool, detail: str, began: float, **data: Any) -> None:
-        self.actions.append({"action": action, "ok": ok, "detail": detail, "at": time.time(),
-                             "elapsed_s": round(time.monotonic() - began, 3), **data})
+    def _log(self, action: str, ok: bool, detail: str, began: float, report: dict[str, Any] | None = None, **where: str) -> None:
+        entry: dict[str, Any] = {"action": action, "ok": ok, "detail": detail, "at": time.time(),
+                                 "elapsed_s": round(time.monotonic() - began, 3), **where}
+        if report is not None:
+            entry["report"] = report
+        self.actions.append(entry)
 
     # -- before a test ---------------------------------------------------------------------
     def before_test(self, test: PlanTest) -> None:
@@ -88,7 +91,7 @@ class CloudSide:
                 self._log("usage_logs trim", False, str(exc), began, test=test.id)
                 raise SetupError(f"usage_logs trim failed: {exc}") from None
             self.trimmed.add(test.id)
-            self._log("usage_logs trim", True, trim.summary, began, test=test.id, **trim.to_json())
+            self._log("usage_logs trim", True, trim.summary, began, trim.to_json(), test=test.id)
 
     def _place(self, name: str) -> Any:
         from pytest_trinity.cloud.placement import apply_placement
@@ -99,7 +102,7 @@ class CloudSide:
                                  self.plan.placements[name], self.aws.stable_timeout_s)
         self.moved = True
         self.placed = name if report.ok else None
-        self._log(f"placement {name}", report.ok, report.detail, began, placement=report.to_json())
+        self._log(f"placement {name}", report.ok, report.detail, began, report.to_json())
         return report
 
     # -- a level, a window ---------------------------------------------------------------------
@@ -181,7 +184,7 @@ class CloudSide:
             began = time.monotonic()
             try:
                 removed = remove_stress_rows(self.target.usage_logs, self.started_at)
-                self._log("usage_logs remove stress rows", True, removed.summary, began, **removed.to_json())
+                self._log("usage_logs remove stress rows", True, removed.summary, began, removed.to_json())
             except UsageLogsError as exc:
                 self._log("usage_logs remove stress rows", False, str(exc), began)
                 problems.append(f"usage_logs stress rows not removed: {exc}")
@@ -191,7 +194,7 @@ class CloudSide:
             began = time.monotonic()
             try:
                 done = terminate_stress_client(client(self.aws, "ec2"), self.aws.stress_client)
-                self._log("terminate stress client", not done.refused, done.detail, began, **done.to_json())
+                self._log("terminate stress client", not done.refused, done.detail, began, done.to_json())
             except Exception as exc:
                 self._log("terminate stress client", False, str(exc), began)
                 problems.append(f"stress client not terminated: {exc}")

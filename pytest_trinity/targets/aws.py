@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 REDUCERS = ("max", "sum", "mean")
+ABSENT = ("missing", "zero", "skip")
 # Which plan source each query set feeds.
 QUERY_SETS: dict[str, str] = {
     "container-insights": "container-insights",
@@ -43,9 +44,11 @@ class CloudQuery:
     The value of a period is `scale * sum(metrics)`, or with `per`, `scale * sum(metrics) / per`
     (a ratio, e.g. CpuUtilized / CpuReserved with scale 100 for a percentage). Periods combine
     into a level's figure with `reduce`, and services (`{service}`) combine with `across`.
-    `absent_is_zero`: AWS publishes a count such as HTTPCode_Target_5XX_Count only when it is
-    not zero, so a period without a datapoint reads 0 when another metric of the same query
-    set has that period (the resource was reporting), and is missing otherwise.
+    `absent` says what a period without a datapoint means while another metric of the same
+    query set has that period (the resource was reporting): "missing" (the default: it has not
+    arrived), "zero" (AWS publishes a count such as HTTPCode_Target_5XX_Count only when it is
+    not zero) or "skip" (TargetResponseTime exists only for periods that had requests). Without
+    any datapoint of the set for the period, it is missing whatever `absent` says.
     """
 
     namespace: str
@@ -56,7 +59,7 @@ class CloudQuery:
     scale: float = 1.0
     reduce: str = "max"
     across: str = "max"
-    absent_is_zero: bool = False
+    absent: str = "missing"
 
     def ids_needed(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(n for _, v in self.dimensions for n in PLACEHOLDER.findall(v)))
@@ -84,10 +87,10 @@ CLOUD_QUERIES: dict[str, dict[str, CloudQuery]] = {
         "network_tx_bytes": _q("ECS/ContainerInsights", "NetworkTxBytes", "Average", _ECS, reduce="mean", across="sum"),
     },
     "load-balancer:alb": {
-        "target_response_p99_ms": _q("AWS/ApplicationELB", "TargetResponseTime", "p99", _ALB, scale=1000.0),
+        "target_response_p99_ms": _q("AWS/ApplicationELB", "TargetResponseTime", "p99", _ALB, scale=1000.0, absent="skip"),
         "errors_5xx": _q("AWS/ApplicationELB", ("HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count"), "Sum", _ALB,
-                         reduce="sum", absent_is_zero=True),
-        "active_connections": _q("AWS/ApplicationELB", "ActiveConnectionCount", "Sum", _ALB, reduce="sum"),
+                         reduce="sum", absent="zero"),
+        "active_connections": _q("AWS/ApplicationELB", "ActiveConnectionCount", "Sum", _ALB, reduce="sum", absent="zero"),
         "unhealthy_host_count": _q("AWS/ApplicationELB", "UnHealthyHostCount", "Maximum", _ALB_TG),
     },
     "load-balancer:nlb": {
@@ -97,8 +100,8 @@ CLOUD_QUERIES: dict[str, dict[str, CloudQuery]] = {
     "elasticache": {
         "engine_cpu_pct": _q("AWS/ElastiCache", "EngineCPUUtilization", "Maximum", _CACHE),
         "curr_connections": _q("AWS/ElastiCache", "CurrConnections", "Maximum", _CACHE),
-        "cache_hits": _q("AWS/ElastiCache", "CacheHits", "Sum", _CACHE, reduce="sum", absent_is_zero=True),
-        "cache_misses": _q("AWS/ElastiCache", "CacheMisses", "Sum", _CACHE, reduce="sum", absent_is_zero=True),
+        "cache_hits": _q("AWS/ElastiCache", "CacheHits", "Sum", _CACHE, reduce="sum", absent="zero"),
+        "cache_misses": _q("AWS/ElastiCache", "CacheMisses", "Sum", _CACHE, reduce="sum", absent="zero"),
     },
     "aurora": {
         "acu": _q("AWS/RDS", "ServerlessDatabaseCapacity", "Maximum", _DB),

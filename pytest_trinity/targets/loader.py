@@ -46,7 +46,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_trinity.plan.metrics import BUILTIN_SOURCES
-from pytest_trinity.targets.aws import CLOUD_QUERIES, ID_FIELDS, PLACEHOLDER, QUERY_SETS, REDUCERS, AwsIds, CloudQuery, StressClient
+from pytest_trinity.targets.aws import ABSENT, CLOUD_QUERIES, ID_FIELDS, PLACEHOLDER, QUERY_SETS, REDUCERS, AwsIds, CloudQuery, StressClient
 from pytest_trinity.targets.contract import REFUSAL_OUTCOMES, AdminApi, SnapshotFields, TrinityContract
 from pytest_trinity.targets.model import DEFAULT_PATHS, DEFAULT_UDP_SYMBOL, Endpoints, Secret, Target, UsageLogs
 from pytest_trinity.tomlschema import FileError, Table, display_path, read_toml
@@ -256,7 +256,8 @@ def _usage_logs(t: Table, resolve: bool) -> UsageLogs:
             names[key] = t.str(key)
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", names[key]):
                 raise t.fail(key, "an SQL identifier (letters, digits, _; schema.table for a table)", names[key])
-    usage = UsageLogs(_secret(t, "dsn", resolve), stress_key_ids=t.strs("stress_key_ids", default=()), **names)
+    keys = t.strs("stress_key_ids") if t.has("stress_key_ids") else ()
+    usage = UsageLogs(_secret(t, "dsn", resolve), stress_key_ids=keys, **names)
     t.done()
     return usage
 
@@ -301,8 +302,8 @@ def _query(t: Table, default: CloudQuery | None) -> CloudQuery:
     for key, choices in (("reduce", REDUCERS), ("across", REDUCERS)):
         if t.has(key):
             changes[key] = t.str(key, choices=choices)
-    if t.has("absent_is_zero"):
-        changes["absent_is_zero"] = t.bool("absent_is_zero")
+    if t.has("absent"):
+        changes["absent"] = t.str("absent", choices=ABSENT)
     t.done()
     if default is None:
         changes.setdefault("dimensions", ())
