@@ -147,3 +147,21 @@ def test_ctrl_c_in_phase_1_still_restores_the_placement(plan_project, world, pos
     assert _placement(world) == {"main": "2a", "mirror": "2b", "lrs": "2c"}
     assert data["restore"]["ok"], data["restore"]
     assert os.environ.get(DSN_VAR)
+
+
+def test_a_level_spanning_whole_periods_is_judged_on_them(plan_project, world, postgres, monkeypatch):
+    """L09 at scale 0.05 (45,000 requests through TLS) lasts seconds: its own whole 1 s periods
+    are read and judged with the level, and its figures come from CloudWatch."""
+    targets = _project(plan_project, world, postgres, monkeypatch, {"container_cpu": 0.0})
+    result, data = _run(plan_project, targets, "-k", "2a", "--trinity-levels", "9", "--trinity-scale", "0.05")
+    level = next(r for r in data["levels"] if r["level_id"].startswith("L09"))
+    assert level["ended_at"] - level["started_at"] >= 2.0, "the level was too short to hold a whole period"
+    cloud = level["cloud"]
+    assert cloud["judged"] == "level" and cloud["start"] >= level["started_at"] and cloud["end"] <= level["ended_at"] + 1
+    cpu = next(m for m in cloud["metrics"] if m["metric"] == "cpu_pct")
+    assert cpu["status"] == "measured" and level["figures"]["sources"]["container-insights"]["cpu_pct"] == cpu["value"]
+    # cpu_pct > 0 always holds: the level fails on it, with Container Insights' figure (not the local process CPU).
+    breach = next(b for b in level["verdict"]["breaches"] if b["check"] == "container_cpu")
+    assert breach["fails"] and breach["measured"] == cpu["value"]
+    junit = (plan_project.path / "junit.xml").read_text(encoding="utf-8")
+    assert 'name="cloud" value="level"' in junit
