@@ -61,6 +61,14 @@ class CloudSide:
         self.placed: str | None = None      # the placement this run put in force
         self.moved = False                  # the run changed the placement: the restore puts it back
         self.trimmed: set[str] = set()      # tests whose usage_logs trim ran
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        """One boto3 client per service for the run (making one costs tens of milliseconds)."""
+        assert self.aws is not None
+        if service not in self._clients:
+            self._clients[service] = client(self.aws, service)
+        return self._clients[service]
 
     @property
     def places(self) -> bool:
@@ -78,7 +86,8 @@ class CloudSide:
         """The phase's placement (once per change) and the usage_logs trim (once per test)."""
         wanted = self.plan.phases[test.phase].placement
         if self.places and self.placed != wanted:
-            report = self._place(wanted)
+            # A phase change restarts every service ("restart for ALB/NLB pool sizes"); the first placement does not.
+            report = self._place(wanted, restart=self.aws is not None and self.aws.force_new_deployment and self.placed is not None)
             if not report.ok:
                 raise SetupError(f"placement {wanted} for phase {test.phase} failed: {report.detail}")
         if self.target.usage_logs is not None and not self.target.local and test.id not in self.trimmed:
@@ -93,13 +102,15 @@ class CloudSide:
             self.trimmed.add(test.id)
             self._log("usage_logs trim", True, trim.summary, began, trim.to_json(), test=test.id)
 
-    def _place(self, name: str) -> Any:
+    def _place(self, name: str, restart: bool = False) -> Any:
+        """Apply placement `name`; `restart` also redeploys the services already in place (the
+        plan's "restart for ALB/NLB pool sizes" at a phase change)."""
         from pytest_trinity.cloud.placement import apply_placement
 
         assert self.aws is not None
         began = time.monotonic()
-        report = apply_placement(client(self.aws, "ecs"), client(self.aws, "ec2"), self.aws, name,
-                                 self.plan.placements[name], self.aws.stable_timeout_s)
+        report = apply_placement(self.client("ecs"), self.client("ec2"), self.aws, name,
+                                 self.plan.placements[name], self.aws.stable_timeout_s, restart=restart)
         self.moved = True
         self.placed = name if report.ok else None
         self._log(f"placement {name}", report.ok, report.detail, began, report.to_json())
@@ -162,7 +173,7 @@ class CloudSide:
             if (value := f.metric("cluster-stats", name)) is not None:
                 figures[name] = value
         try:
-            count = publish_level(client(self.aws, "cloudwatch"), self.aws.publish_namespace,
+            count = publish_level(self.client("cloudwatch"), self.aws.publish_namespace,
                                   {"Target": self.target.name, "Test": record.test_id, "Level": record.level_id}, figures, record.ended_at)
         except Exception as exc:  # publishing is reporting: it never fails the level
             self._log("publish", False, str(exc), began, level=f"{record.test_id} {record.level_id}")
@@ -193,7 +204,7 @@ class CloudSide:
 
             began = time.monotonic()
             try:
-                done = terminate_stress_client(client(self.aws, "ec2"), self.aws.stress_client)
+                done = terminate_stress_client(self.client("ec2"), self.aws.stress_client)
                 self._log("terminate stress client", not done.refused, done.detail, began, done.to_json())
             except Exception as exc:
                 self._log("terminate stress client", False, str(exc), began)

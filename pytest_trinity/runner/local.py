@@ -14,7 +14,7 @@ def start_local(plan: Plan, stack: contextlib.ExitStack, publish_s: float, given
 
     `given` is a targets file's `local = true` target: its `[aws]` ids make the cluster publish
     its metrics into that (loopback) CloudWatch, its `[usage_logs]` DSN is the cluster's
-    PostgreSQL for usage_logs.
+    PostgreSQL for usage_logs, and `faults = true` turns on the nodes' fault knobs (tests).
 
     `publish_s` is how often nodes publish their snapshot; a small-scale run asks for a
     faster cadence than the plan's so each short level still gets fresh telemetry.
@@ -31,7 +31,8 @@ def start_local(plan: Plan, stack: contextlib.ExitStack, publish_s: float, given
         url = stack.enter_context(serve_insights(usage.dsn.reveal(), aws.db_resource_id))
         aws = dataclasses.replace(aws, endpoint_urls=(*aws.endpoint_urls, ("pi", url)))
     info = stack.enter_context(run_cluster(plan.source, telemetry=TelemetryTimings(publish_s=publish_s), nginx_workers="auto",
-                                           aws=aws, dsn=usage.dsn.reveal() if usage is not None else None))
+                                           aws=aws, dsn=usage.dsn.reveal() if usage is not None else None,
+                                           faults=given is not None and given.faults))
 
     def endpoints(e: ClusterEndpoints) -> Endpoints:
         return Endpoints(api=e.api_url, admin=e.admin_url, udp=e.udp)
@@ -42,6 +43,7 @@ def start_local(plan: Plan, stack: contextlib.ExitStack, publish_s: float, given
         description=f"reference cluster in {info.cluster_dir}",
         aws=aws,
         usage_logs=usage,
+        faults=given is not None and given.faults,
         direct=endpoints(info.direct),
         balanced=endpoints(info.balanced),
         public_key=Secret("generated:public", info.public_key.value),

@@ -90,7 +90,8 @@ def _read_target(t: Table, name: str, base: Path, resolve: bool, counters: tuple
         # cluster publishes its metrics into the CloudWatch the ids name, docs/aws.md).
         local = Target(name=name, local=True, description=t.str("description", default="the bundled reference cluster on loopback"),
                        aws=_aws(t.sub("aws")) if t.has("aws") else None,
-                       usage_logs=_usage_logs(t.sub("usage_logs"), resolve) if t.has("usage_logs") else None)
+                       usage_logs=_usage_logs(t.sub("usage_logs"), resolve) if t.has("usage_logs") else None,
+                       faults=t.bool("faults", default=False))
         t.done()
         return local
     secrets_table = t.sub("secrets")

@@ -75,6 +75,7 @@ class Target:
     ca_file: str | None = None
     aws: AwsIds | None = None
     usage_logs: UsageLogs | None = None
+    faults: bool = False  # a `local = true` target: the reference cluster's fault knobs are on (for tests)
     paths: tuple[tuple[str, str], ...] = DEFAULT_PATHS  # stream name -> request path (with query)
     udp_symbol: str = DEFAULT_UDP_SYMBOL
     contract: TrinityContract = field(default_factory=TrinityContract)

@@ -165,3 +165,58 @@ def test_a_level_spanning_whole_periods_is_judged_on_them(plan_project, world, p
     assert breach["fails"] and breach["measured"] == cpu["value"]
     junit = (plan_project.path / "junit.xml").read_text(encoding="utf-8")
     assert 'name="cloud" value="level"' in junit
+
+
+FAULTS_CONFTEST = """
+import threading, time
+import httpx, pytest, redis
+
+@pytest.fixture(scope="session", autouse=True)
+def faults(trinity_run):
+    # Real faults in the reference cluster, before the first level: a CPU-bound node, an
+    # unhealthy one, 5xx answers, slow answers, and a busy (slow) Redis under ElastiCache.
+    t = trinity_run.target
+    with httpx.Client(headers={"X-Admin-Token": t.admin_token.reveal()}, timeout=10) as admin:
+        for node, knobs in (("main", {"cpu_burn": "true"}), ("mirror", {"unhealthy": "true"}),
+                            ("all", {"error_5xx_ratio": "0.05", "latency_ms": "600"})):
+            admin.get(t.direct.admin + "/admin/faults", params={"node": node, **knobs}).raise_for_status()
+    stop = threading.Event()
+    r = redis.Redis.from_url(t.redis_url)
+
+    def busy():
+        for _ in range(600):  # bounded: at most ~6 minutes
+            if stop.is_set():
+                return
+            r.eval("local t = redis.call('TIME') local s = t[1] * 1e6 + t[2] "
+                   "repeat local n = redis.call('TIME') until n[1] * 1e6 + n[2] - s > 400000", 0)
+            time.sleep(0.1)
+
+    worker = threading.Thread(target=busy, daemon=True)
+    worker.start()
+    yield
+    stop.set()
+    worker.join(10)
+"""
+# What each fault raises in 2a's cloud window, with the plan's advice (profiles.toml).
+RAISED = {
+    "container_cpu": "the container is CPU-bound: this is the ceiling for this profile",
+    "unhealthy_hosts": "a target failed its health check: the node is down or too slow to answer",
+    "any_5xx": "the service returned 5xx: read the node logs for the failing handler",
+    "lb_p99": "the load balancer's target response time is high: the nodes are saturated, look at CPU and pools",
+    "elasticache_engine_cpu": ("the single-threaded cache engine is saturating: raise the cache TTL so more requests stay "
+                               "in the sync.Map"),
+}
+
+
+def test_faults_in_the_cluster_raise_their_cloud_red_flags(plan_project, world, postgres, monkeypatch):
+    targets = _project(plan_project, world, postgres, monkeypatch, {})
+    targets.write_text(targets.read_text(encoding="utf-8").replace("local = true\n", "local = true\nfaults = true\n", 1), encoding="utf-8")
+    plan_project.makeconftest(FAULTS_CONFTEST)
+    result, data = _run(plan_project, targets, "-k", "2a", "--trinity-levels", "1-3")
+    window = next(r for r in data["levels"] if r["level_id"] == "cloud")
+    breaches = {b["check"]: b for b in window["verdict"]["breaches"]}
+    for flag, advice in RAISED.items():
+        assert flag in breaches, (flag, window["verdict"], result.stdout.str()[-3000:])
+        assert breaches[flag]["advice"] == advice and breaches[flag]["fails"]
+    assert breaches["lb_p99"]["measured"] > 500 and breaches["container_cpu"]["measured"] > 90
+    assert window["status"] == "failed"
