@@ -67,7 +67,7 @@ def _results_json(tmp_path: Path) -> tuple[ResultsJson, Plan]:
     plan = _plan()
     config = SimpleNamespace(hook=SimpleNamespace(pytest_trinity_update_results_json=lambda config, data: None),
                              pluginmanager=SimpleNamespace(get_plugin=lambda name: None))
-    session = SimpleNamespace(report_dir=tmp_path, plan=plan, target=SimpleNamespace(name="local"), scale=0.01, previous=None)
+    session = SimpleNamespace(report_dir=tmp_path, plan=plan, target=SimpleNamespace(name="local"), scale=0.01, previous=None, cloud=None)
     return ResultsJson(config, session, dict(RUN), {}), plan  # type: ignore[arg-type]
 
 

@@ -52,7 +52,7 @@ BAD = [
     (_set(("levels",), {"a": 1}), 'levels: expected an array, got {"a": 1}'),
     (_set(("levels", 0), "L01"), 'levels[0]: expected an object, got "L01"'),
     (_set(("levels", 1, "level_id"), 5), "levels[1].level_id: expected a string, got 5"),
-    (_set(("levels", 1, "level_id"), "level one"), "levels[1].level_id: expected a string matching ^L[0-9]{2}-c[0-9]+$, got \"level one\""),
+    (_set(("levels", 1, "level_id"), "level one"), "levels[1].level_id: expected a string matching ^(L[0-9]{2}-c[0-9]+|cloud)$, got \"level one\""),
     (_set(("levels", 2, "status"), "fine"), 'levels[2].status: expected one of "passed", "failed", "error", "skipped", "interrupted", got "fine"'),
     (_set(("levels", 0, "verdict", "breaches"), "none"), 'levels[0].verdict.breaches: expected an array, got "none"'),
     (_set(("levels", 0, "figures", "p99_ms"), "slow"), 'levels[0].figures.p99_ms: expected a number or null, got "slow"'),
