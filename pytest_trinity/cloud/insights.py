@@ -13,6 +13,7 @@ unmeasured (`None`), never 0.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,15 @@ QUERIES: tuple[dict[str, Any], ...] = (
     {"Metric": LOAD, "GroupBy": {"Group": "db.wait_event", "Limit": WAIT_GROUP_LIMIT}},
     {"Metric": LOAD, "GroupBy": {"Group": "db.sql", "Limit": SQL_GROUP_LIMIT}},
 )
+
+
+_LITERALS = re.compile(r"'(?:[^']|'')*'|(?<![$\w])\d+(?:\.\d+)?\b")
+
+
+def without_literals(sql: str) -> str:
+    """SQL as the report shows it: string and number literals become `?` (a statement's
+    literals may hold customers' data; the shape of the query is what the report needs)."""
+    return _LITERALS.sub("?", sql)
 
 
 @dataclass(frozen=True)
@@ -135,7 +145,7 @@ class _Merged:
                 if name == IO_DATAFILEREAD or (kind == "IO" and name == "DataFileRead"):
                     self.io.update(points)
             elif "db.sql.statement" in dims or "db.sql.id" in dims:
-                text = str(dims.get("db.sql.statement") or dims.get("db.sql.id"))
+                text = without_literals(str(dims.get("db.sql.statement") or dims.get("db.sql.id")))
                 # one series per PI key (pages repeat keys); keys whose text shares its first 200 chars add up
                 series = self._sql_seen.setdefault((str(dims.get("db.sql.id", "")), text), {})
                 series.update(points)

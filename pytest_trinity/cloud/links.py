@@ -36,7 +36,7 @@ def console_links(aws: AwsIds, query_sets: tuple[str, ...], start: float, end: f
     """(label, URL) for each query set the target configures, over [start, end]."""
     if aws.region is None:
         return ()
-    base = aws.console_url.format(region=aws.region).rstrip("/")
+    base = aws.console_url.replace("{region}", aws.region).rstrip("/")
     ids = aws.ids()
     out = []
     for query_set in query_sets:

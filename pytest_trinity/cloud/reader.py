@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pytest_trinity.model.cloud import MEASURED, MISSING, NOT_CONFIGURED, NOT_PUBLISHED, TOO_SHORT, CloudMetric
+from pytest_trinity.model.cloud import MEASURED, MISSING, NOT_CONFIGURED, NOT_PUBLISHED, TOO_SHORT, UNDEFINED, CloudMetric
 from pytest_trinity.plan.metrics import BUILTIN_SOURCES
 from pytest_trinity.targets import QUERY_SETS, AwsIds, CloudQuery
 from pytest_trinity.targets.aws import PLACEHOLDER
@@ -91,6 +91,14 @@ def whole_periods(start: float, end: float, period_s: int) -> tuple[float, ...]:
         out.append(float(p))
         p += period_s
     return tuple(out)
+
+
+def _status_of(statuses: list[str]) -> str:
+    """The status of a figure derived from metrics of these statuses: missing if one is (it may
+    still arrive), else the first that is not measured (not configured, not published, …)."""
+    if MISSING in statuses:
+        return MISSING
+    return next((s for s in statuses if s != MEASURED), MEASURED)
 
 
 def _combine(values: list[float], how: str) -> float:
@@ -240,15 +248,17 @@ class CloudReader:
         out = []
 
         def ratio(source: str, name: str, top: str, bottom: tuple[str, ...], scale: float, query_set: str) -> None:
-            a, parts = by.get((source, top)), [by.get((source, b)) for b in bottom]
-            if a is None or any(p is None for p in parts):
+            inputs = [by.get((source, n)) for n in (top, *dict.fromkeys(bottom))]
+            if any(m is None for m in inputs):
                 return
-            if a.status != MEASURED or any(p.status != MEASURED for p in parts if p):
-                out.append(CloudMetric(source, name, query_set, MISSING, detail=f"{top} or {'/'.join(bottom)} is not measured"))
+            status = _status_of([m.status for m in inputs if m is not None])
+            if status != MEASURED:
+                out.append(CloudMetric(source, name, query_set, status, detail=f"{top} or {'/'.join(bottom)} is {status}"))
                 return
-            denominator = sum(p.value or 0.0 for p in parts if p)
-            if denominator <= 0:
-                out.append(CloudMetric(source, name, query_set, MISSING, detail=f"no {'/'.join(bottom)} in the window"))
+            a = by[(source, top)]
+            denominator = sum(by[(source, b)].value or 0.0 for b in bottom)
+            if denominator <= 0:  # e.g. no cache lookup in the window: the share is undefined, not missing
+                out.append(CloudMetric(source, name, query_set, UNDEFINED, detail=f"no {'+'.join(bottom)} in the window"))
                 return
             out.append(CloudMetric(source, name, query_set, MEASURED, scale * (a.value or 0.0) / denominator))
 
@@ -258,7 +268,7 @@ class CloudReader:
         if memory is not None:
             points = [(t, v) for t, v in memory.periods if v is not None]
             growth = growth_points(points) if memory.status == MEASURED else None
-            status = MEASURED if growth is not None else TOO_SHORT if memory.status == MEASURED else MISSING
+            status = MEASURED if growth is not None else TOO_SHORT if memory.status == MEASURED else memory.status
             out.append(CloudMetric("container-insights", "memory_pct_growth", "container-insights", status, growth,
                                    detail="" if growth is not None else "needs 3 periods of memory %"))
         return out

@@ -19,6 +19,7 @@ MISSING = "missing"
 NOT_CONFIGURED = "not configured"
 NOT_PUBLISHED = "not published"
 TOO_SHORT = "too short"    # arrived, but the window is too short for the figure (a trend needs 3 periods)
+UNDEFINED = "undefined"    # arrived, but a ratio's denominator is 0 (e.g. no cache lookup at all)
 
 # How a level's cloud figures were judged.
 JUDGED_LEVEL = "level"     # on its own whole periods

@@ -70,10 +70,12 @@ def trinity_run(pytestconfig: pytest.Config, trinity_plan: Plan, trinity_target:
     try:
         run.start()
         problem = None
-    except (ServiceError, OSError) as exc:
-        problem = f"pytest-trinity: the target {trinity_target.name!r} could not be started: {exc}"
     except LockHeld as exc:
         problem = f"pytest-trinity: target {trinity_target.name!r}: {exc}"
+    except (ServiceError, OSError) as exc:
+        problem = f"pytest-trinity: the target {trinity_target.name!r} could not be started: {exc}"
+    except Exception as exc:  # e.g. boto3 without a usable AWS profile: still closed, restored and reported
+        problem = f"pytest-trinity: the target {trinity_target.name!r} could not be started: {type(exc).__name__}: {exc}"
     if run.lock_note:
         writer.store.run["lock"] = run.lock_note
     if problem is not None:

@@ -34,7 +34,8 @@ dimensions are AWS's own, as `targets/aws.py` CLOUD_QUERIES reads them, with the
   (keyspace_hits / keyspace_misses deltas, only when not zero).
 * AWS/RDS (DBClusterIdentifier = `aws.db_cluster`), with a dsn, from pg_stat_activity (the
   publisher's own session excluded): DatabaseConnections (client backends of the dsn's
-  database), DBLoad (active client sessions, sampled each second), ServerlessDatabaseCapacity:
+  database), DBLoad (DBInstanceIdentifier = `aws.db_instance`, as AWS publishes it: active
+  client sessions, sampled each second), ServerlessDatabaseCapacity:
   the reference's stand-in for Aurora Serverless v2's ACU, `ACU_PER_CORE` ACU per CPU core the
   server's backends used in the second (their /proc/<pid>/stat), rounded up to 0.5 ACU and
   within 0.5..128 like Aurora's range.
@@ -633,7 +634,9 @@ class CloudPublisher:
         clients = [r for r in rows if r["backend_type"] == "client backend" and not r["me"]]
         dims = {"DBClusterIdentifier": db_cluster}
         out.add("AWS/RDS", "DatabaseConnections", dims, "Count", sum(1 for r in clients if r["here"]))
-        out.add("AWS/RDS", "DBLoad", dims, "None", sum(1 for r in clients if r["state"] == "active"))
+        if self.aws.db_instance:  # AWS publishes DBLoad per instance
+            out.add("AWS/RDS", "DBLoad", {"DBInstanceIdentifier": self.aws.db_instance}, "None",
+                    sum(1 for r in clients if r["state"] == "active"))
         ticks = {int(r["pid"]): t for r in rows if (t := _proc_ticks(int(r["pid"]))) is not None}
         before, before_at = self._pg_ticks, self._pg_at
         self._pg_ticks, self._pg_at = ticks, mono

@@ -59,6 +59,7 @@ class CloudSide:
         self.actions: list[dict[str, Any]] = []
         self.watcher = CloudWatcher(self.aws, plan.cloud) if self.aws is not None and self.aws.cloud_on else None
         self.placed: str | None = None      # the placement this run put in force
+        self.failed: dict[str, str] = {}    # placement -> why it could not be applied (not tried again)
         self.moved = False                  # the run changed the placement: the restore puts it back
         self.trimmed: set[str] = set()      # tests whose usage_logs trim ran
         self._clients: dict[str, Any] = {}
@@ -85,11 +86,14 @@ class CloudSide:
     def before_test(self, test: PlanTest) -> None:
         """The phase's placement (once per change) and the usage_logs trim (once per test)."""
         wanted = self.plan.phases[test.phase].placement
+        if self.places and wanted in self.failed:
+            raise SetupError(self.failed[wanted])
         if self.places and self.placed != wanted:
             # A phase change restarts every service ("restart for ALB/NLB pool sizes"); the first placement does not.
             report = self._place(wanted, restart=self.aws is not None and self.aws.force_new_deployment and self.placed is not None)
             if not report.ok:
-                raise SetupError(f"placement {wanted} for phase {test.phase} failed: {report.detail}")
+                self.failed[wanted] = f"placement {wanted} for phase {test.phase} failed: {report.detail}"
+                raise SetupError(self.failed[wanted])
         if self.target.usage_logs is not None and not self.target.local and test.id not in self.trimmed:
             from pytest_trinity.runner.usage_logs import UsageLogsError, trim_to_limit
 
@@ -109,9 +113,9 @@ class CloudSide:
 
         assert self.aws is not None
         began = time.monotonic()
+        self.moved = True  # before the call: a Ctrl-C while it waits for the services still restores
         report = apply_placement(self.client("ecs"), self.client("ec2"), self.aws, name,
                                  self.plan.placements[name], self.aws.stable_timeout_s, restart=restart)
-        self.moved = True
         self.placed = name if report.ok else None
         self._log(f"placement {name}", report.ok, report.detail, began, report.to_json())
         return report
@@ -159,7 +163,7 @@ class CloudSide:
 
     def publish(self, record: LevelRecord) -> None:
         """The level's figures and the plan's cluster-stats metrics, to `[aws].publish_namespace`."""
-        if self.aws is None or self.aws.publish_namespace is None or record.figures is None:
+        if self.aws is None or self.aws.publish_namespace is None or record.figures is None or not record.judged:
             return
         from pytest_trinity.cloud.publish import publish_level
 
@@ -206,6 +210,8 @@ class CloudSide:
             try:
                 done = terminate_stress_client(self.client("ec2"), self.aws.stress_client)
                 self._log("terminate stress client", not done.refused, done.detail, began, done.to_json())
+                if done.refused:
+                    problems.append(f"stress client not terminated: {done.detail}")
             except Exception as exc:
                 self._log("terminate stress client", False, str(exc), began)
                 problems.append(f"stress client not terminated: {exc}")

@@ -46,9 +46,9 @@ def run_level(session: PlanSession, test: PlanTest, level: ScaledLevel, case: st
         record = LevelRecord.of(test.id, case, level, "error", started, time.time(),
                                 message=f"{test.id} {level.id} could not be measured: {exc}")
     record = session.add(record)
-    if session.cloud is not None:
-        session.cloud.publish(record)
     recorded(record)
+    if session.cloud is not None:
+        session.cloud.publish(record)  # after the record is safe: publishing may be slow
     if record.status == "interrupted":
         raise KeyboardInterrupt(f"{case} interrupted; partial results saved")
     return record
@@ -95,6 +95,7 @@ def _measure(session: PlanSession, test: PlanTest, level: ScaledLevel, case: str
     pool = pool_size(figures, len(driven.final.nodes))
     if pool is not None:
         figures = figures.with_sources({"aurora": {"pool_size": pool}})
+    load_ended = time.time()  # the record's end: before any wait for CloudWatch
     cloud, interrupted = None, result.interrupted
     if session.cloud is not None and not interrupted:
         try:
@@ -112,6 +113,6 @@ def _measure(session: PlanSession, test: PlanTest, level: ScaledLevel, case: str
     status = "interrupted" if interrupted else ("passed" if verdict.passed else "failed")
     header = f"{test.id} {level.id}: {len(verdict.failures)} breach(es) of the plan"
     message = "interrupted: partial results saved" if interrupted else ("" if verdict.passed else verdict.failure_message(header))
-    return LevelRecord.of(test.id, case, level, status, driven.started_at, time.time(),
+    return LevelRecord.of(test.id, case, level, status, driven.started_at, load_ended,
                           model=LoadModel.from_json(spec.model.to_dict()), figures=figures, verdict=verdict, load=load,
                           cluster=driven.final, polls=poll_summary(driven.samples), facts=facts, message=message, cloud=cloud)

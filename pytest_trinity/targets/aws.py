@@ -106,7 +106,7 @@ CLOUD_QUERIES: dict[str, dict[str, CloudQuery]] = {
     "aurora": {
         "acu": _q("AWS/RDS", "ServerlessDatabaseCapacity", "Maximum", _DB),
         "connections": _q("AWS/RDS", "DatabaseConnections", "Maximum", _DB),
-        "active_sessions": _q("AWS/RDS", "DBLoad", "Maximum", _DB),
+        "active_sessions": _q("AWS/RDS", "DBLoad", "Maximum", {"DBInstanceIdentifier": "{db_instance}"}),  # per instance
     },
 }
 

@@ -90,8 +90,12 @@ def _read_target(t: Table, name: str, base: Path, resolve: bool, counters: tuple
         # cluster publishes its metrics into the CloudWatch the ids name, docs/aws.md).
         local = Target(name=name, local=True, description=t.str("description", default="the bundled reference cluster on loopback"),
                        aws=_aws(t.sub("aws")) if t.has("aws") else None,
-                       usage_logs=_usage_logs(t.sub("usage_logs"), resolve) if t.has("usage_logs") else None,
+                       usage_logs=_usage_logs(t.sub("usage_logs"), resolve, local=True) if t.has("usage_logs") else None,
                        faults=t.bool("faults", default=False))
+        aws = local.aws
+        if aws is not None and aws.cloud_on and not _loopback(aws.endpoint_url):
+            raise TargetError(f"{t.file}: [{t.path}.aws].endpoint_url must be a loopback URL (e.g. moto's http://127.0.0.1:5000): "
+                              "the local cluster publishes its metrics there, never to AWS itself")
         t.done()
         return local
     secrets_table = t.sub("secrets")
@@ -126,7 +130,7 @@ def _read_target(t: Table, name: str, base: Path, resolve: bool, counters: tuple
         redis_url=redis_url,
         ca_file=ca_file,
         aws=_aws(t.sub("aws")) if t.has("aws") else None,
-        usage_logs=_usage_logs(t.sub("usage_logs"), resolve) if t.has("usage_logs") else None,
+        usage_logs=_usage_logs(t.sub("usage_logs"), resolve, local=False) if t.has("usage_logs") else None,
         paths=_paths(t.sub("paths")) if t.has("paths") else DEFAULT_PATHS,
         udp_symbol=t.str("udp_symbol") if t.has("udp_symbol") else DEFAULT_UDP_SYMBOL,
         contract=_contract(t.sub("contract"), counters, config_keys) if t.has("contract") else TrinityContract(),
@@ -250,13 +254,23 @@ def _aws(t: Table) -> AwsIds:
     return aws
 
 
-def _usage_logs(t: Table, resolve: bool) -> UsageLogs:
+def _loopback(url: str | None) -> bool:
+    host = urlsplit(url).hostname if url else None
+    return host is not None and (host == "localhost" or host.startswith("127."))
+
+
+def _usage_logs(t: Table, resolve: bool, local: bool) -> UsageLogs:
     names = {}
     for key in ("table", "time_column", "key_column"):
         if t.has(key):
             names[key] = t.str(key)
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", names[key]):
                 raise t.fail(key, "an SQL identifier (letters, digits, _; schema.table for a table)", names[key])
+    if not local and not t.has("stress_key_ids"):
+        # The stress rows are the stress keys' rows since the run started; without the keys, every
+        # customer's row of that time would go too.
+        raise TargetError(f"{t.file}: [{t.path}].stress_key_ids is missing: name the stress test's key ids "
+                          "(the values of key_column), so that only their rows are removed after the run")
     keys = t.strs("stress_key_ids") if t.has("stress_key_ids") else ()
     usage = UsageLogs(_secret(t, "dsn", resolve), stress_key_ids=keys, **names)
     t.done()

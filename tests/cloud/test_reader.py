@@ -14,7 +14,7 @@ import pytest
 
 from pytest_trinity.cloud.reader import whole_periods
 from pytest_trinity.cloud.watch import CloudWatcher
-from pytest_trinity.model.cloud import JUDGED_WINDOW, MEASURED, MISSING, NOT_PUBLISHED
+from pytest_trinity.model.cloud import JUDGED_WINDOW, MEASURED, MISSING, NOT_CONFIGURED, NOT_PUBLISHED
 from pytest_trinity.plan import CloudTiming, load_plan
 from pytest_trinity.verdict.cloud import judge_window
 
@@ -115,3 +115,21 @@ def test_the_nlb_publishes_no_5xx_and_an_unreachable_endpoint_is_missing(world, 
     assert gone is not None
     cpu = next(m for m in gone.metrics if m.metric == "cpu_pct")
     assert cpu.status == MISSING and "127.0.0.1:9" in cpu.detail
+
+
+def test_a_figure_from_an_unconfigured_source_is_listed_not_missing(world, window):
+    """No cache cluster in the targets file: ElastiCache's figures, derived ones included, are
+    "not configured" (listed, never failing, never waited for); a ratio over nothing is undefined."""
+    start, end = window
+    _fill(world, start, {"main": 10.0, "mirror": 10.0, "lrs": 10.0})
+    aws = world.aws_ids(period_s=PERIOD, db_resource_id=None, cache_cluster=None)
+    watcher = CloudWatcher(aws, CloudTiming(late_data_s=0.5, poll_s=0.1), cloudwatch=world.client("cloudwatch"))
+    cloud = watcher.figures(PLAN.tests["2a"], start, end, JUDGED_WINDOW)
+    status = {m.metric: m.status for m in cloud.metrics if m.source == "elasticache"}
+    assert set(status.values()) == {NOT_CONFIGURED}, status
+    assert "cache_miss_pct" in status
+    verdict = judge_window(PLAN, PLAN.tests["2a"], cloud, {})
+    assert not any(b.check.startswith("cloud:missing:elasticache") or b.check.startswith("cloud:missing:cache") for b in verdict.breaches)
+    assert "cache_misses_spiking" in {u.split(" ", 1)[0] for u in verdict.unmeasured}
+    # Aurora is configured but nothing was published for it: missing, and that fails.
+    assert any(b.check == "cloud:missing:aurora_acu" and b.fails for b in verdict.breaches)

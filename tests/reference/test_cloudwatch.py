@@ -28,7 +28,7 @@ from tests.reference.conftest import Admin, udp_call, wait_until
 SERVICES = (("main", "beast-main"), ("mirror", "beast-mirror"), ("lrs", "beast-lrs"))
 IDS = dict(ecs_cluster="beast", services=SERVICES, alb="app/beast-alb/50dc6c495c0c9188", alb_target_group="targetgroup/beast-api/73e2d6bc24d8a067",
            nlb="net/beast-nlb/9d0c9c0f1b6a2e11", nlb_target_group="targetgroup/beast-udp/2453ed029918f21f", cache_cluster="beast-redis-001",
-           db_cluster="beast-aurora", period_s=1)
+           db_cluster="beast-aurora", db_instance="beast-aurora-1", period_s=1)
 WAIT_S = 30.0
 
 
