@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pytest_trinity.model.cloud import MEASURED, MISSING, NOT_CONFIGURED, NOT_PUBLISHED, TOO_SHORT, UNDEFINED, CloudMetric
+from pytest_trinity.model.trend import fitted_growth
 from pytest_trinity.plan.metrics import BUILTIN_SOURCES
 from pytest_trinity.targets import QUERY_SETS, AwsIds, CloudQuery
 from pytest_trinity.targets.aws import PLACEHOLDER
@@ -107,20 +108,6 @@ def _combine(values: list[float], how: str) -> float:
     if how == "mean":
         return sum(values) / len(values)
     return max(values)
-
-
-def growth_points(series: list[tuple[float, float]]) -> float | None:
-    """Least-squares growth of a series over its span, in its own unit (e.g. percentage points)."""
-    if len(series) < 3:
-        return None
-    n = len(series)
-    mt = sum(t for t, _ in series) / n
-    mv = sum(v for _, v in series) / n
-    var = sum((t - mt) ** 2 for t, _ in series)
-    if var == 0:
-        return None
-    slope = sum((t - mt) * (v - mv) for t, v in series) / var
-    return slope * (series[-1][0] - series[0][0])
 
 
 class CloudReader:
@@ -267,7 +254,7 @@ class CloudReader:
         memory = by.get(("container-insights", "memory_pct"))
         if memory is not None:
             points = [(t, v) for t, v in memory.periods if v is not None]
-            growth = growth_points(points) if memory.status == MEASURED else None
+            growth = fitted_growth(points) if memory.status == MEASURED else None
             status = MEASURED if growth is not None else TOO_SHORT if memory.status == MEASURED else memory.status
             out.append(CloudMetric("container-insights", "memory_pct_growth", "container-insights", status, growth,
                                    detail="" if growth is not None else "needs 3 periods of memory %"))

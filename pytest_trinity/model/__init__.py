@@ -9,6 +9,8 @@ of the import graph (it imports only `plan`).
   record.py     LevelRecord: one level, `to_json`/`from_json` for results.json schema v1
   summary.py    the one definition of ceiling, breaking point, test verdict and baseline ratio
   numbers.py    how a number is written for people
+  trend.py      the least-squares growth of a series (2e's memory trends)
+  cloud.py      CloudMetric, CloudFigures: what CloudWatch said about a level or a test's window
 
 Every report (terminal, results.json, JUnit, HTML, comparisons) reads these objects.
 """

@@ -27,6 +27,7 @@ from pytest_trinity.model import (
     StreamFact,
     baseline_facts,
 )
+from pytest_trinity.model.trend import fitted_growth
 from pytest_trinity.plan import Plan, PlanTest
 from pytest_trinity.runner.drive import Driven
 from pytest_trinity.runner.sanitize import ERROR_REPLY, bounded
@@ -238,18 +239,10 @@ def facts_for(plan: Plan, test: PlanTest, level_number: int, result: LoadResult,
 
 
 def memory_growth_pct(points: list[tuple[float, float]]) -> float | None:
-    """Least-squares RSS slope over (t, rss) points, as growth over the span in % of the mean."""
-    if len(points) < 3:
-        return None
-    n = len(points)
-    mean_t = sum(t for t, _ in points) / n
-    mean_r = sum(r for _, r in points) / n
-    var_t = sum((t - mean_t) ** 2 for t, _ in points)
-    if var_t == 0 or mean_r == 0:
-        return None
-    slope = sum((t - mean_t) * (r - mean_r) for t, r in points) / var_t
-    span = points[-1][0] - points[0][0]
-    return 100.0 * slope * span / mean_r
+    """Least-squares RSS growth over (t, rss) points, over the span, in % of the mean."""
+    growth = fitted_growth(points)
+    mean = sum(r for _, r in points) / len(points) if points else 0.0
+    return 100.0 * growth / mean if growth is not None and mean else None
 
 
 def worst_memory_growth_pct(by_node: dict[str, list[tuple[float, float]]]) -> float | None:
