@@ -13,12 +13,15 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_trinity.services.ports import LOOPBACK, free_port
 from pytest_trinity.services.process import Daemon, ServiceError, require_binary
+
+READY_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,20 @@ def _demote() -> tuple[Callable[[], None], pwd.struct_passwd] | None:
     return demote, user
 
 
+def _wait_accepting(port: int, daemon: Daemon, timeout: float = READY_TIMEOUT_S) -> None:
+    """Until the server accepts connections: its port opens while it is still "starting up"."""
+    isready = require_binary("pg_isready", "postgresql", _bin_dirs())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run([isready, "-q", "-h", LOOPBACK, "-p", str(port), "-U", "postgres"], capture_output=True, timeout=10)
+        if done.returncode == 0:
+            return
+        if not daemon.alive():
+            raise ServiceError(f"postgres exited while starting; its log says:\n{daemon.log_tail()}")
+        time.sleep(0.1)
+    raise ServiceError(f"postgres on {LOOPBACK}:{port} did not accept connections within {timeout:.0f} s")
+
+
 @contextlib.contextmanager
 def run_postgres(port: int | None = None) -> Iterator[PostgresServer]:
     """initdb a fresh cluster (trust auth, fsync off) and run it on 127.0.0.1; remove it on exit."""
@@ -77,6 +94,7 @@ def run_postgres(port: int | None = None) -> Iterator[PostgresServer]:
             "-c", "max_connections=500",
         ]
         with Daemon("postgres", argv, workdir, ready_ports=(port,), preexec=preexec) as daemon:
+            _wait_accepting(port, daemon)
             yield PostgresServer(port, daemon)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

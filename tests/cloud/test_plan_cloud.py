@@ -75,7 +75,7 @@ def _placement(world: World) -> dict[str, str]:
 
 
 def test_2a_and_2b_measure_every_cloud_red_flag_and_restore(plan_project, world, postgres, monkeypatch):
-    targets = _project(plan_project, world, postgres, monkeypatch, {"container_cpu": 0.0, "lb_p99": 0.0},
+    targets = _project(plan_project, world, postgres, monkeypatch, {"container_cpu": 0.0, "lb_p99": 0.0}, period_s=2,
                        publish_namespace="Trinity/Stress", stress_client={"terminate": True})
     result, data = _run(plan_project, targets, "-k", "2a or 2b", "--trinity-levels", "1-4")
     out = result.stdout.str()
@@ -150,12 +150,15 @@ def test_ctrl_c_in_phase_1_still_restores_the_placement(plan_project, world, pos
 
 
 def test_a_level_spanning_whole_periods_is_judged_on_them(plan_project, world, postgres, monkeypatch):
-    """L09 at scale 0.05 (45,000 requests through TLS) lasts seconds: its own whole 1 s periods
-    are read and judged with the level, and its figures come from CloudWatch."""
-    targets = _project(plan_project, world, postgres, monkeypatch, {"container_cpu": 0.0})
-    result, data = _run(plan_project, targets, "-k", "2a", "--trinity-levels", "9", "--trinity-scale", "0.05")
+    """L09 at scale 0.1 (90,000 requests through TLS) lasts many seconds: its own whole 3 s
+    periods are read and judged with the level, and its figures come from CloudWatch. (The
+    cluster's publisher samples each second; 3 s periods keep a busy second from leaving a
+    period without any sample, which would rightly be "missing".)"""
+    targets = _project(plan_project, world, postgres, monkeypatch, {"container_cpu": 0.0}, period_s=3)
+    result, data = _run(plan_project, targets, "-k", "2a", "--trinity-levels", "9", "--trinity-scale", "0.1")
     level = next(r for r in data["levels"] if r["level_id"].startswith("L09"))
-    assert level["ended_at"] - level["started_at"] >= 2.0, "the level was too short to hold a whole period"
+    assert level["ended_at"] - level["started_at"] >= 6.0, "the level was too short to hold a whole period"
+    assert not [m for m in level["cloud"]["metrics"] if m["status"] == "missing"], level["cloud"]
     cloud = level["cloud"]
     assert cloud["judged"] == "level" and cloud["start"] >= level["started_at"] and cloud["end"] <= level["ended_at"] + 1
     cpu = next(m for m in cloud["metrics"] if m["metric"] == "cpu_pct")
