@@ -28,6 +28,7 @@ from pytest_trinity.plan import Plan, PlanTest
 from pytest_trinity.runner.checklist import SetupError
 from pytest_trinity.targets import Target
 from pytest_trinity.verdict.cloud import judge_window, missing_breaches
+from pytest_trinity.verdict.judge import strict_level
 
 
 class CloudWindowCase:
@@ -38,10 +39,6 @@ class CloudWindowCase:
 
     def __repr__(self) -> str:
         return "CloudWindowCase()"
-
-
-def strict_level(plan: Plan, test: PlanTest, level: int) -> bool:
-    return test.endurance is not None or level <= plan.criteria.full_success_through_level
 
 
 def pool_size(figures: LevelFigures | None, nodes: int) -> float | None:

@@ -13,6 +13,7 @@ from pytest_trinity.model import Breach, Verdict
 from pytest_trinity.model.cloud import MISSING, CloudFigures
 from pytest_trinity.plan import Plan, PlanTest
 from pytest_trinity.plan.metrics import BUILTIN_SOURCES
+from pytest_trinity.verdict.judge import red_flag_breaches
 
 CLOUD_SOURCES = tuple(BUILTIN_SOURCES)
 LATE_ADVICE = ("the datapoints did not arrive within [cloud].late_data_s: check the target's [aws] ids and that the "
@@ -43,17 +44,6 @@ def judge_window(plan: Plan, test: PlanTest, cloud: CloudFigures, extra: dict[st
     sources = cloud.sources()
     for source, values in extra.items():
         sources.setdefault(source, {}).update(values)
-    breaches: list[Breach] = []
-    unmeasured: list[str] = []
-    for flag in plan.red_flags:
-        if not flag.applies_to(test) or flag.source not in CLOUD_SOURCES:
-            continue
-        value = sources.get(flag.source, {}).get(flag.metric)
-        reference = sources.get(flag.source, {}).get(flag.relative_to) if flag.relative_to else None
-        if value is None or (flag.relative_to and reference is None):
-            unmeasured.append(f"{flag.id} ({flag.source}: {flag.metric})")
-            continue
-        if flag.breached(value, reference):
-            breaches.append(Breach(flag.id, "red_flag", flag.metric, value, flag.op, flag.limit(reference), flag.unit, flag.advice, True))
+    breaches, unmeasured = red_flag_breaches(plan, test, lambda source, name: sources.get(source, {}).get(name), True, CLOUD_SOURCES)
     breaches += missing_breaches(plan, test, cloud, True)
     return Verdict(not breaches, tuple(breaches), tuple(unmeasured))

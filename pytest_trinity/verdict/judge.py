@@ -15,14 +15,41 @@ Rules (all thresholds come from the plan file):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from pytest_trinity.model import Breach, LevelFigures, Verdict
 from pytest_trinity.plan import Plan, PlanTest
+
+
+def strict_level(plan: Plan, test: PlanTest, level: int) -> bool:
+    """Whether `level` of `test` is held to the strict rules (every breach fails)."""
+    return test.endurance is not None or level <= plan.criteria.full_success_through_level
+
+
+def red_flag_breaches(plan: Plan, test: PlanTest, metric: Callable[[str, str], float | None], strict: bool,
+                      sources: Iterable[str] | None = None) -> tuple[list[Breach], list[str]]:
+    """The plan's red flags that apply to `test` (of `sources` only, if given), read with
+    `metric(source, name)`: the breaches, and the flags that had nothing to read."""
+    only = set(sources) if sources is not None else None
+    breaches: list[Breach] = []
+    unmeasured: list[str] = []
+    for flag in plan.red_flags:
+        if not flag.applies_to(test) or (only is not None and flag.source not in only):
+            continue
+        value = metric(flag.source, flag.metric)
+        reference = metric(flag.source, flag.relative_to) if flag.relative_to else None
+        if value is None or (flag.relative_to and reference is None):
+            unmeasured.append(f"{flag.id} ({flag.source}: {flag.metric})")
+            continue
+        if flag.breached(value, reference):
+            breaches.append(Breach(flag.id, "red_flag", flag.metric, value, flag.op, flag.limit(reference), flag.unit, flag.advice, strict))
+    return breaches, unmeasured
 
 
 def judge_level(plan: Plan, test: PlanTest, figures: LevelFigures) -> Verdict:
     criteria = plan.criteria
     endurance = test.endurance
-    strict = endurance is not None or figures.level <= criteria.full_success_through_level
+    strict = strict_level(plan, test, figures.level)
     breaches: list[Breach] = []
     unmeasured: list[str] = []
 
@@ -53,16 +80,9 @@ def judge_level(plan: Plan, test: PlanTest, figures: LevelFigures) -> Verdict:
             add("memory_trend", "criterion", "memory growth over the hold", round(figures.memory_growth_pct, 2), ">",
                 endurance.max_memory_growth_pct, "%", endurance.memory_advice, True)
 
-    for flag in plan.red_flags:
-        if not flag.applies_to(test):
-            continue
-        value = figures.metric(flag.source, flag.metric)
-        reference = figures.metric(flag.source, flag.relative_to) if flag.relative_to else None
-        if value is None or (flag.relative_to and reference is None):
-            unmeasured.append(f"{flag.id} ({flag.source}: {flag.metric})")
-            continue
-        if flag.breached(value, reference):
-            add(flag.id, "red_flag", flag.metric, value, flag.op, flag.limit(reference), flag.unit, flag.advice, strict)
+    flagged, unread = red_flag_breaches(plan, test, figures.metric, strict)
+    breaches += flagged
+    unmeasured += unread
 
     if figures.server_requests is not None and figures.sent:
         gap_pct = 100.0 * abs(figures.sent - figures.server_requests) / figures.sent
