@@ -208,7 +208,13 @@ class ShardRun:
             if delay > 0:
                 await asyncio.sleep(delay)
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        started_at = time.time()
         self.start_ns = time.monotonic_ns()
+        if self.shard.start_at is not None:
+            # Seconds of the series count from the planned start, so every shard's second t is
+            # the same wall-clock second (a late shard's first second is a little shorter).
+            late_ns = int(max(0.0, started_at - self.shard.start_at) * 1e9)
+            self.start_ns -= min(late_ns, int(self.spec.interval * 1e9))
         self.deadline_ns = self.start_ns + int(self.spec.max_seconds * 1e9)
         stop_waiter: asyncio.Future[str] = self.loop.create_future()
         self.stop_waiter = stop_waiter
@@ -240,14 +246,15 @@ class ShardRun:
         return ShardResult(self.shard.index, tuple(k.result() for k in self.kinds),
                            tuple(s for s in self.series if s.requests or s.encoded), elapsed_ns / 1e9,
                            self.stop_reason or "completed", self.late_sends, self.unsent,
-                           self.max_send_lag_us, cpu, peak_rss_bytes(), self.peak_connections)
+                           self.max_send_lag_us, cpu, peak_rss_bytes(), self.peak_connections, started_at, self.total)
 
 
 def empty_result(shard: ShardSpec, stop_reason: str) -> ShardResult:
     """The result of a shard that never started (e.g. interrupted while waiting to start)."""
     open_model = isinstance(shard.model, OpenModel)
+    planned = shard.model.requests if isinstance(shard.model, ClosedModel) else shard.model.planned_requests
     return ShardResult(shard.index, tuple(KindState(k, open_model).result() for k in shard.spec.kinds), (), 0.0,
-                       stop_reason)
+                       stop_reason, planned=min(planned, shard.max_requests))
 
 
 # a protocol driver: runs one shard's load on a ShardRun, returns when done or stopped

@@ -1,49 +1,47 @@
-"""Run a LoadSpec across worker processes: split it into shards, start them together through
-a `concurrent.futures.Executor` (a local process pool by default), relay each worker's
-once-a-second progress to a callback, stop everything on SIGINT (partial results, marked
-interrupted), name the worker and the cause when one fails, and merge the shards' results.
+"""Run a LoadSpec across workers: split it into shards, start them together at a planned
+start time, relay each worker's once-a-second progress to a callback, stop everything on
+SIGINT (partial results, marked interrupted), name the worker and the cause when one fails,
+and merge the shards' results.
 
-The own pool's workers and the manager ignore SIGINT and SIGTERM (a signal to the whole process
-group reaches the parent, which stops them with their partial results) and exit by themselves
-once the parent is gone (`drivers.lifeline`). They are started with "spawn", so each is a
-child of the parent itself: with "forkserver" they were children of the fork server, which
-a SIGTERM to the group kills, and its death made the pool count every live worker as dead.
+Where the shards run is a `ShardExecutor`: the local process pool (`drivers.local_pool`, the
+default) or a Dask cluster (`drivers.dask_cluster`). A plain `concurrent.futures.Executor`
+is run through the local pool's control channel.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import os
-import queue as queue_mod
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import CancelledError, Executor
 from dataclasses import dataclass
-from multiprocessing.context import BaseContext
-from multiprocessing.managers import SyncManager
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from pytest_trinity.drivers.core import empty_result
-from pytest_trinity.drivers.lifeline import child_init
-from pytest_trinity.drivers.result import LoadResult, ShardResult
+from pytest_trinity.drivers.local_pool import LocalExecutor, plan_shards
+from pytest_trinity.drivers.result import LoadResult, ShardReport, ShardResult
 from pytest_trinity.drivers.shard import run_shard, run_shard_async
-from pytest_trinity.drivers.spec import LoadSpec, ShardSpec, split
+from pytest_trinity.drivers.spec import FINISH_GRACE_S, READY_TIMEOUT_S, LoadSpec, ShardSpec, split
 from pytest_trinity.oslimits import raise_nofile_limit
 
-READY_TIMEOUT_S = 60.0
+
+class ExecutorError(RuntimeError):
+    """The executor cannot run the load (no scheduler, no workers, a worker group missing);
+    the message names what to fix."""
 
 
 class WorkerError(RuntimeError):
-    """A worker (shard) failed; `.shard` is its index, the message names the cause."""
+    """A worker (shard) failed; `.shard` is its index, `.worker` where it ran, the message
+    names both and the cause; `.partial` holds the other shards' results."""
 
-    def __init__(self, shard: int, cause: str, partial: LoadResult | None = None) -> None:
-        super().__init__(f"load worker {shard} failed: {cause}")
+    def __init__(self, shard: int, cause: str, partial: LoadResult | None = None, worker: str = "") -> None:
+        where = f" on {worker}" if worker and worker != "local" else ""
+        super().__init__(f"load worker {shard}{where} failed: {cause}")
         self.shard = shard
         self.cause = cause
         self.partial = partial
+        self.worker = worker
 
 
 @dataclass(frozen=True)
@@ -62,115 +60,74 @@ class Progress:
                 "elapsed": self.elapsed, "shards_reporting": self.shards_reporting}
 
 
-class _Channel:
-    """Parent <-> worker control: a progress queue and go/stop events (manager proxies, so
-    they pickle into any local executor's workers)."""
+class ShardFuture(Protocol):
+    """What a launch's futures offer (concurrent.futures and Dask futures both do)."""
 
-    def __init__(self, manager: SyncManager) -> None:
-        self.queue = manager.Queue()
-        self.go = manager.Event()
-        self.stop = manager.Event()
+    def done(self) -> bool: ...
+    def result(self, timeout: float | None = None) -> Any: ...
+    def exception(self, timeout: float | None = None) -> BaseException | None: ...
+    def cancel(self) -> bool: ...
 
-    def stop_all(self) -> None:
-        """Stop every worker, also those still waiting for the go signal."""
-        self.stop.set()
-        self.go.set()
+
+class Launch(Protocol):
+    """The submitted shards of one run and the control channel to them."""
+
+    @property
+    def futures(self) -> Sequence[ShardFuture]: ...
+
+    @property
+    def where(self) -> list[str]:
+        """Per shard: the worker running it (filled in by "ready" messages where unknown)."""
 
     def message(self) -> tuple[Any, ...] | None:
-        """The next worker message, or None after a tenth of a second without one."""
-        try:
-            msg: tuple[Any, ...] = self.queue.get(timeout=0.1)
-            return msg
-        except queue_mod.Empty:
-            return None
+        """The next ("ready", shard, worker) or ("progress", shard, data), None after ~0.1 s."""
+
+    def go(self, start_at: float) -> None:
+        """Every shard starts at `start_at` (this machine's wall clock)."""
+
+    def stop(self) -> None:
+        """Running shards stop with their partial results; waiting ones do not start."""
+
+    def lost(self) -> tuple[int, str] | None:
+        """A shard whose worker is gone (died, left the cluster), and the cause."""
 
 
-def _worker_main(shard: ShardSpec, channel: _Channel | None, own_pool: bool = False) -> ShardResult:
-    """Runs in the worker process: wait for the go signal, run the shard, return its result.
+@runtime_checkable
+class ShardExecutor(Protocol):
+    """Where the shards of a run go."""
 
-    In the own pool (`own_pool`) the worker ignores SIGINT, and the parent stops it; in an
-    executor given by the caller, SIGINT stops the shard with a partial result."""
-    if channel is not None:
-        channel.queue.put(("ready", shard.index, os.getpid()))
-        if not channel.go.wait(READY_TIMEOUT_S):
-            raise RuntimeError("never got the start signal from the parent")
-        if channel.stop.is_set():
-            return empty_result(shard, "interrupted")
-    last_poll = [0.0]
-    stopped = [False]
+    name: str  # "local", "dask://host:port": recorded with every result
+    start_lead_s: float  # how far ahead of "go" the planned start is set
 
-    def should_stop() -> bool:
-        if channel is None or stopped[0]:
-            return stopped[0]
-        now = time.monotonic()
-        if now - last_poll[0] >= 0.2:
-            last_poll[0] = now
-            stopped[0] = channel.stop.is_set()
-        return stopped[0]
-
-    def progress(index: int, data: dict[str, Any]) -> None:
-        if channel is not None:
-            channel.queue.put(("progress", index, data))
-
-    return run_shard(shard, progress, should_stop, handle_sigint=not own_pool)
+    def shards(self, spec: LoadSpec, processes: int | None) -> list[ShardSpec]: ...
+    def launch(self, shards: list[ShardSpec]) -> contextlib.AbstractContextManager[Launch]: ...
+    def close(self) -> None: ...
 
 
-def plan_shards(spec: LoadSpec, processes: int | None = None) -> list[ShardSpec]:
-    n = processes or spec.processes or os.cpu_count() or 1
-    n = max(1, min(n, spec.concurrency, max(1, spec.total_requests)))
-    return split(spec, n)
-
-
-def run_load(spec: LoadSpec, executor: Executor | None = None,
+def run_load(spec: LoadSpec, executor: ShardExecutor | Executor | None = None,
              on_progress: Callable[[Progress], None] | None = None,
              processes: int | None = None) -> LoadResult:
-    """Run `spec` in worker processes and return the merged result.
+    """Run `spec` on `executor`'s workers and return the merged result.
 
-    `executor`: where shards run (default: a local process pool, one process per shard).
+    `executor`: where shards run: a `ShardExecutor` (e.g. `DaskExecutor`), a plain
+    `concurrent.futures.Executor`, or None for a local process pool, one process per shard.
     `on_progress`: called in this thread about once a second. SIGINT (Ctrl-C) stops the run
     within about a second and returns partial results with `stop_reason == "interrupted"`.
-    A failed worker raises WorkerError naming it and the cause.
+    A failed worker raises WorkerError naming it and the cause, with the others' results.
     """
     raise_nofile_limit(spec.concurrency + 1024)
-    shards = plan_shards(spec, processes)
-    ctx = multiprocessing.get_context("spawn")
-    with _manager(ctx) as manager, _pool(executor, len(shards), ctx) as pool, _sigint_flag() as interrupted:
-        channel = _Channel(manager)
-        own = executor is None
+    backend = executor if isinstance(executor, ShardExecutor) else LocalExecutor(executor)
+    shards = backend.shards(spec, processes)
+    with _sigint_flag() as interrupted, backend.launch(shards) as launch:
         try:
-            workers = _Workers(spec, [pool.submit(_worker_main, sh, channel, own) for sh in shards], channel, interrupted)
+            workers = _Workers(spec, shards, launch, interrupted, backend.name)
             workers.wait_ready()
-            workers.start()
+            workers.start(backend.start_lead_s)
             workers.relay_progress(on_progress)
             return workers.result()
         except BaseException:
-            channel.stop_all()  # whatever went wrong here, the workers stop now
+            launch.stop()  # whatever went wrong here, the workers stop now
             raise
-
-
-@contextlib.contextmanager
-def _manager(ctx: BaseContext) -> Iterator[SyncManager]:
-    """The manager process behind the control channel (it ignores SIGINT and SIGTERM, and
-    exits when this process is gone)."""
-    manager = SyncManager(ctx=ctx)
-    manager.start(child_init, (os.getpid(),))
-    try:
-        yield manager
-    finally:
-        manager.shutdown()
-
-
-@contextlib.contextmanager
-def _pool(executor: Executor | None, n: int, ctx: BaseContext) -> Iterator[Executor]:
-    """`executor`, or an own process pool of `n` workers, shut down at the end."""
-    if executor is not None:
-        yield executor
-        return
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=child_init, initargs=(os.getpid(),))
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager
@@ -196,65 +153,113 @@ def _describe(exc: BaseException) -> str:
 
 
 class _Workers:
-    """The submitted shards of one `run_load`: start them together, relay their progress,
+    """The launched shards of one `run_load`: start them together, relay their progress,
     note the first failure, collect and merge their results."""
 
-    def __init__(self, spec: LoadSpec, futures: list[Future[ShardResult]], channel: _Channel,
-                 interrupted: threading.Event) -> None:
+    def __init__(self, spec: LoadSpec, shards: list[ShardSpec], launch: Launch, interrupted: threading.Event,
+                 executor: str) -> None:
         self.spec = spec
-        self.futures = futures
-        self.channel = channel
+        self.shards = shards
+        self.launch = launch
+        self.futures = launch.futures
         self.interrupted = interrupted
+        self.executor = executor
         self.failed: tuple[int, str] | None = None  # (shard, cause) of the first failure
+        self.gone: dict[int, str] = {}  # shards whose worker is gone: their futures never finish
         self.start_wall = 0.0
+        self.stopped = False
+
+    def _finished(self, i: int) -> bool:
+        return i in self.gone or self.futures[i].done()
+
+    def _exception(self, i: int) -> BaseException | None:
+        if i in self.gone:
+            return RuntimeError(self.gone[i])
+        try:
+            return self.futures[i].exception()
+        except CancelledError as exc:
+            return exc
+
+    def _check_lost(self) -> None:
+        lost = self.launch.lost()
+        if lost is not None and lost[0] not in self.gone and not self.futures[lost[0]].done():
+            self.gone[lost[0]] = lost[1]
+
+    def _stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.launch.stop()
+
+    def _note(self, msg: tuple[Any, ...] | None, progress: dict[int, dict[str, Any]] | None = None) -> int | None:
+        """Take in one message; returns the shard of a "ready" one."""
+        if msg is None:
+            return None
+        kind, index = msg[0], int(msg[1])
+        if kind == "ready":
+            if len(msg) > 2 and msg[2]:
+                self.launch.where[index] = str(msg[2])
+            return index
+        if kind == "progress" and progress is not None:
+            progress[index] = dict(msg[2])
+        return None
 
     def wait_ready(self) -> None:
         """Wait until every worker is ready (or one died, or the wait timed out, or SIGINT)."""
         ready: set[int] = set()
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while len(ready) < len(self.futures) and not self.interrupted.is_set():
-            dead = [i for i, f in enumerate(self.futures) if f.done()]
+        n = len(self.futures)
+        while len(ready) < n and not self.interrupted.is_set():
+            self._check_lost()
+            dead = [i for i in range(n) if self._finished(i)]
             if dead:
-                exc = self.futures[dead[0]].exception()
+                exc = self._exception(dead[0])
                 self.failed = (dead[0], _describe(exc) if exc else "exited before starting")
                 return
             if time.monotonic() > deadline:
-                self.failed = (min(set(range(len(self.futures))) - ready), f"not ready within {READY_TIMEOUT_S:.0f} s")
+                self.failed = (min(set(range(n)) - ready), f"not ready within {READY_TIMEOUT_S:.0f} s")
                 return
-            msg = self.channel.message()
-            if msg is not None and msg[0] == "ready":
-                ready.add(msg[1])
+            index = self._note(self.launch.message())
+            if index is not None:
+                ready.add(index)
 
-    def start(self) -> None:
-        """Every worker waits on the go signal: they start together (or all stop at once)."""
-        self.start_wall = time.time()
+    def start(self, lead_s: float) -> None:
+        """Every worker waits for the planned start: they start together (or all stop at once)."""
+        self.start_wall = time.time() + lead_s
         if self.failed is None and not self.interrupted.is_set():
-            self.channel.go.set()
+            self.launch.go(self.start_wall)
         else:
-            self.channel.stop_all()
+            self._stop()
 
     def relay_progress(self, on_progress: Callable[[Progress], None] | None) -> None:
-        """Until every worker is done: pass progress on, and stop all on SIGINT or a failure."""
+        """Until every worker is done: pass progress on, and stop all on SIGINT or a failure.
+        Bounded: a shard not done `FINISH_GRACE_S` after the run's time limit is failed."""
         progress: dict[int, dict[str, Any]] = {}
-        last_report = time.monotonic()
-        while not all(f.done() for f in self.futures):
-            if self.interrupted.is_set() and not self.channel.stop.is_set():
-                self.channel.stop.set()
+        last_report = last_lost = time.monotonic()
+        deadline = last_report + self.spec.max_seconds + FINISH_GRACE_S
+        n = len(self.futures)
+        while not all(self._finished(i) for i in range(n)):
+            now = time.monotonic()
+            if self.interrupted.is_set():
+                self._stop()
+            if now - last_lost >= 0.5:
+                last_lost = now
+                self._check_lost()
+            if now > deadline:
+                for i in range(n):
+                    if not self._finished(i):
+                        self.gone[i] = f"no result {FINISH_GRACE_S:.0f} s after the run's time limit"
             if self.failed is None:
                 self.failed = self._first_failure()
                 if self.failed is not None:
-                    self.channel.stop.set()
-            msg = self.channel.message()
-            if msg is not None and msg[0] == "progress":
-                progress[msg[1]] = msg[2]
-            now = time.monotonic()
+                    self._stop()
+            self._note(self.launch.message(), progress)
             if on_progress is not None and progress and now - last_report >= 0.5:
                 last_report = now
                 on_progress(self._progress(progress))
 
     def _first_failure(self) -> tuple[int, str] | None:
-        for i, f in enumerate(self.futures):
-            if f.done() and (exc := f.exception()) is not None:
+        for i in range(len(self.futures)):
+            if self._finished(i) and (exc := self._exception(i)) is not None:
                 return (i, _describe(exc))
         return None
 
@@ -266,22 +271,28 @@ class _Workers:
     def result(self) -> LoadResult:
         """The merged result; WorkerError (carrying it) when a worker failed."""
         results: list[ShardResult] = []
+        reports: list[ShardReport] = []
         errors: list[str] = []
-        for i, f in enumerate(self.futures):
-            exc = f.exception()
+        for i, shard in enumerate(self.shards):
+            where = self.launch.where[i]
+            exc = self._exception(i)
             if exc is None:
-                results.append(f.result())
+                result: ShardResult = self.futures[i].result()
+                results.append(result)
+                reports.append(ShardReport.of(result, where))
                 continue
             if self.failed is None:
                 self.failed = (i, _describe(exc))
-            errors.append(f"worker {i}: {_describe(exc)}")
+            errors.append(f"worker {i} ({where}): {_describe(exc)}")
+            reports.append(ShardReport.failed(i, where, tuple(k.name for k in shard.spec.kinds), _describe(exc)))
         interrupted = self.interrupted.is_set()
         stop_reason = "interrupted" if interrupted else ("failed" if self.failed else None)
         spec = self.spec
         merged = LoadResult.merge(spec.protocol, spec.model.to_dict(), results, stop_reason=stop_reason,
-                                  errors=tuple(errors))
+                                  errors=tuple(errors), executor=self.executor, by_shard=tuple(reports))
         if self.failed is not None and not interrupted:
-            raise WorkerError(self.failed[0], self.failed[1], merged)
+            index = self.failed[0]
+            raise WorkerError(index, self.failed[1], merged, self.launch.where[index])
         return merged
 
 
@@ -302,4 +313,4 @@ def run_load_inline(spec: LoadSpec, on_progress: Callable[[int, dict[str, Any]],
     return LoadResult.merge(spec.protocol, spec.model.to_dict(), [result])
 
 
-__all__ = ["Progress", "WorkerError", "plan_shards", "run_load", "run_load_async", "run_load_inline"]
+__all__ = ["ExecutorError", "Launch", "Progress", "ShardExecutor", "WorkerError", "plan_shards", "run_load", "run_load_async", "run_load_inline"]

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 _HIDDEN = "***"
+READY_TIMEOUT_S = 60.0  # how long a run waits for its shards to be ready to start
+FINISH_GRACE_S = 30.0  # how long after its time limit a shard may take to return its result
 REFUSAL_OUTCOMES = ("monthly_cap", "rate_limited")  # the outcomes a 429 can be counted as
 
 
@@ -266,3 +268,29 @@ def split(spec: LoadSpec, shards: int) -> list[ShardSpec]:
             model = OpenModel(m.rate / shards, m.duration, max(1, share(m.connections, i)), m.late_send_us)
         out.append(ShardSpec(spec, i, shards, model, share(spec.max_requests, i)))
     return out
+
+
+def split_by_kind(spec: LoadSpec) -> list[LoadSpec]:
+    """One spec per request kind, each with the kind's weighted share of the load (requests,
+    concurrency or rate and connections, the request limit): a stream per stress client."""
+    weights = [k.weight for k in spec.kinds]
+    total = sum(weights)
+
+    def shares(amount: int, floor: int = 0) -> list[int]:
+        # largest remainder: the shares add up to `amount` exactly
+        exact = [amount * w / total for w in weights]
+        out = [int(x) for x in exact]
+        for i in sorted(range(len(out)), key=lambda i: exact[i] - out[i], reverse=True)[:amount - sum(out)]:
+            out[i] += 1
+        return [max(floor, x) for x in out]
+
+    limits = shares(spec.max_requests)
+    if isinstance(spec.model, ClosedModel):
+        requests, conc = shares(spec.model.requests), shares(spec.model.concurrency, 1)
+        models: list[Model] = [ClosedModel(r, c) for r, c in zip(requests, conc, strict=True)]
+    else:
+        m = spec.model
+        conns = shares(m.connections, 1)
+        models = [OpenModel(m.rate * w / total, m.duration, c, m.late_send_us) for w, c in zip(weights, conns, strict=True)]
+    return [replace(spec, kinds=(k,), model=model, max_requests=limit)
+            for k, model, limit in zip(spec.kinds, models, limits, strict=True)]

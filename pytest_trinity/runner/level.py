@@ -91,7 +91,7 @@ def _measure(session: PlanSession, test: PlanTest, level: ScaledLevel, case: str
             memory.setdefault(node, []).extend(points)
         growth = worst_memory_growth_pct(memory)
     load = LoadSummary.from_json(result.to_dict())
-    figures = figures_for(plan, test, level.number, loadspec.planned_requests(spec), driven, session.at_reset, growth)
+    figures = figures_for(plan, test, level.number, result.planned, driven, session.at_reset, growth)
     pool = pool_size(figures, len(driven.final.nodes))
     if pool is not None:
         figures = figures.with_sources({"aurora": {"pool_size": pool}})

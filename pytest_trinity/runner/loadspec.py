@@ -13,7 +13,6 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from pytest_trinity import drivers
-from pytest_trinity.drivers.runner import plan_shards
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel
 from pytest_trinity.targets import Target, TargetContract
 
@@ -67,10 +66,3 @@ def open_spec(plan: Plan, test: PlanTest, target: Target, contract: TargetContra
         max_requests=model.planned_requests + 1, max_seconds=min(plan.limits.max_level_s, duration * 2 + plan.limits.request_timeout_s),
         timeout=plan.limits.request_timeout_s, processes=processes,
     )
-
-
-def planned_requests(spec: drivers.LoadSpec) -> int:
-    """What the driver will plan for `spec`: the sum over the shards it splits the run into
-    (an open model's shards each round their share down)."""
-    return sum(s.model.requests if isinstance(s.model, drivers.ClosedModel) else s.model.planned_requests
-               for s in plan_shards(spec))
