@@ -34,14 +34,36 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_trinity.drivers.core import empty_result
+from pytest_trinity.drivers.local_pool import LocalExecutor
 from pytest_trinity.drivers.result import ShardResult
-from pytest_trinity.drivers.runner import ExecutorError
+from pytest_trinity.drivers.runner import ExecutorError, ShardExecutor
 from pytest_trinity.drivers.shard import run_shard
 from pytest_trinity.drivers.spec import FINISH_GRACE_S, READY_TIMEOUT_S, LoadSpec, ShardSpec, split, split_by_kind
 
 SCHEME = "dask"
 CONNECT_TIMEOUT_S = 10.0
 STOP_POLL_S = 0.25  # how often a remote shard looks for the stop event
+
+
+def parse_executor(text: str) -> str:
+    """The option's value, checked: "local" or "dask://host:port"."""
+    text = text.strip()
+    if text != "local":
+        scheduler_address(text)
+    return text
+
+
+def open_executor(url: str, stream_groups: Mapping[str, str] | None = None) -> ShardExecutor:
+    """The executor `--trinity-executor` names: the local pool, or a connection to a Dask
+    scheduler (ExecutorError when it does not answer or Dask is not installed)."""
+    if url == "local":
+        return LocalExecutor()
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ExecutorError(f"--trinity-executor {url}: the Dask client is not installed; "
+                            "pip install 'pytest-trinity[dask]' (docs/distributed.md)") from None
+    return DaskExecutor(url, stream_groups)
 
 
 def scheduler_address(url: str) -> str:
@@ -190,7 +212,11 @@ class DaskLaunch:
             self.start_at.set(-1.0)  # shards still waiting for the start return at once
 
     def lost(self) -> tuple[int, str] | None:
-        alive = set(self.client.nthreads())
+        try:
+            alive = set(self.client.nthreads(callback_timeout=10))
+        except Exception as exc:
+            running = [i for i, f in enumerate(self.futures) if not f.done()]
+            return (running[0], f"the Dask scheduler stopped answering ({type(exc).__name__}: {exc})") if running else None
         for i, (future, addr) in enumerate(zip(self.futures, self.where, strict=True)):
             if addr not in alive and not future.done():
                 return (i, f"Dask worker {addr} left the cluster while running shard {i} (died, was killed or lost "

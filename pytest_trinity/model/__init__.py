@@ -26,7 +26,7 @@ from pytest_trinity.model.facts import (
     ratio,
 )
 from pytest_trinity.model.figures import LevelFigures
-from pytest_trinity.model.load import Histogram, KindLoad, LoadModel, LoadSummary, Second
+from pytest_trinity.model.load import ClientCapacity, Histogram, KindLoad, LoadModel, LoadSummary, Second, ShardLoad
 from pytest_trinity.model.numbers import num
 from pytest_trinity.model.record import JUDGED, MEASURED, LevelRecord, PollFailure, PollSummary
 from pytest_trinity.model.summary import (
@@ -43,7 +43,7 @@ from pytest_trinity.model.verdict import BREACH_KINDS, Breach, Verdict
 
 __all__ = [
     "BREACH_KINDS", "JUDGED", "MEASURED", "BaselineFact", "Breach", "ClusterStats", "CompareFact", "ComparedWith",
-    "EnduranceFact", "Facts", "Histogram", "KindLoad", "LevelFigures", "LevelRecord", "LoadModel", "LoadSummary",
+    "ClientCapacity", "EnduranceFact", "Facts", "Histogram", "KindLoad", "LevelFigures", "LevelRecord", "LoadModel", "LoadSummary", "ShardLoad",
     "MetricDelta", "NodeSnapshot", "PollFailure", "PollSummary", "Second", "StreamFact", "TestSummary", "Verdict",
     "baseline_facts", "breaking_record", "ceiling_record", "num", "ratio", "summarize", "summarize_test", "verdict_of",
 ]

@@ -115,7 +115,39 @@ class KindLoad:
 
 
 @dataclass(frozen=True)
+class ShardLoad:
+    """One shard of the level's load: the worker that ran it and what it did."""
+
+    shard: int
+    worker: str
+    streams: tuple[str, ...]
+    started_at: float
+    elapsed: float
+    requests: int
+    errors: int
+    cpu_seconds: float
+    stop_reason: str
+    latency: Histogram
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"shard": self.shard, "worker": self.worker, "streams": list(self.streams), "started_at": self.started_at,
+                "elapsed": self.elapsed, "requests": self.requests, "errors": self.errors, "cpu_seconds": self.cpu_seconds,
+                "stop_reason": self.stop_reason, "latency": self.latency.to_json(), "error": self.error}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ShardLoad:
+        return cls(int(data["shard"]), str(data["worker"]), tuple(str(s) for s in data["streams"]), float(data["started_at"]),
+                   float(data["elapsed"]), int(data["requests"]), int(data["errors"]), float(data["cpu_seconds"]),
+                   str(data["stop_reason"]), Histogram.from_json(data["latency"]), str(data.get("error", "")))
+
+
+@dataclass(frozen=True)
 class LoadSummary:
+    """The level's load as the driver measured it. `executor` is where its shards ran
+    ("local" or "dask://host:port"), `by_shard` which worker ran each, `start_skew_ms` how far
+    apart the first and the last shard started (None with a single shard)."""
+
     protocol: str
     model: LoadModel
     kinds: dict[str, KindLoad]
@@ -134,6 +166,9 @@ class LoadSummary:
     errors: tuple[str, ...]
     peak_rss_bytes: int
     peak_connections: int
+    executor: str = "local"
+    by_shard: tuple[ShardLoad, ...] = ()
+    start_skew_ms: float | None = None
 
     @property
     def interrupted(self) -> bool:
@@ -146,7 +181,13 @@ class LoadSummary:
                 "series": [s.to_json() for s in self.series], "elapsed": self.elapsed, "stop_reason": self.stop_reason,
                 "interrupted": self.interrupted, "shards": self.shards, "late_sends": self.late_sends, "unsent": self.unsent,
                 "max_send_lag_us": self.max_send_lag_us, "cpu_seconds": self.cpu_seconds, "errors": list(self.errors),
-                "peak_rss_bytes": self.peak_rss_bytes, "peak_connections": self.peak_connections}
+                "peak_rss_bytes": self.peak_rss_bytes, "peak_connections": self.peak_connections,
+                "executor": self.executor, "by_shard": [s.to_json() for s in self.by_shard], "start_skew_ms": self.start_skew_ms}
+
+    @property
+    def client_cpu_use(self) -> float | None:
+        """The stress client's CPU use over the level: CPU seconds / (elapsed x shards), 0..1."""
+        return self.cpu_seconds / (self.elapsed * self.shards) if self.elapsed > 0 and self.shards else None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LoadSummary:
@@ -160,4 +201,30 @@ class LoadSummary:
             late_sends=int(data.get("late_sends", 0)), unsent=int(data.get("unsent", 0)),
             max_send_lag_us=int(data.get("max_send_lag_us", 0)), cpu_seconds=float(data.get("cpu_seconds", 0.0)),
             errors=tuple(str(e) for e in data.get("errors", ())), peak_rss_bytes=int(data.get("peak_rss_bytes", 0)),
-            peak_connections=int(data.get("peak_connections", 0)))
+            peak_connections=int(data.get("peak_connections", 0)), executor=str(data.get("executor", "local")),
+            by_shard=tuple(ShardLoad.from_json(s) for s in data.get("by_shard", ())),
+            start_skew_ms=None if data.get("start_skew_ms") is None else float(data["start_skew_ms"]))
+
+
+@dataclass(frozen=True)
+class ClientCapacity:
+    """Could the stress client apply the level's load? `estimate`: what the previous level of
+    the test predicted before this one ran ("" without one); `cpu_use`: the client's measured
+    CPU use over this level (0..1 of its shards' cores); `warning`: set when the client is
+    likely the bottleneck (the level's numbers then describe the client as much as the service)."""
+
+    executor: str
+    cores: int
+    cpu_use: float | None
+    estimate: str = ""
+    warning: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"executor": self.executor, "cores": self.cores, "cpu_use": self.cpu_use, "estimate": self.estimate,
+                "warning": self.warning}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ClientCapacity:
+        use = data.get("cpu_use")
+        return cls(str(data["executor"]), int(data["cores"]), None if use is None else float(use), str(data.get("estimate", "")),
+                   str(data.get("warning", "")))

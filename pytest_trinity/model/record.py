@@ -12,7 +12,7 @@ from typing import Any
 from pytest_trinity.model.cloud import CloudFigures
 from pytest_trinity.model.facts import Facts
 from pytest_trinity.model.figures import LevelFigures
-from pytest_trinity.model.load import LoadModel, LoadSummary
+from pytest_trinity.model.load import ClientCapacity, LoadModel, LoadSummary
 from pytest_trinity.model.telemetry import ClusterStats
 from pytest_trinity.model.verdict import Verdict
 from pytest_trinity.plan import ScaledLevel
@@ -71,6 +71,7 @@ class LevelRecord:
     facts: Facts = field(default_factory=Facts)
     message: str = ""
     cloud: CloudFigures | None = None  # CloudWatch's view of the level, or of the test's window (level 0)
+    client: ClientCapacity | None = None  # the capacity check: was the stress client the bottleneck?
 
     @classmethod
     def of(cls, test_id: str, case: str, level: ScaledLevel, status: str, started_at: float, ended_at: float,
@@ -111,7 +112,7 @@ class LevelRecord:
             "concurrent": self.concurrent, "scale": self.scale, "status": self.status, "started_at": self.started_at,
             "ended_at": self.ended_at, "model": part(self.model), "figures": part(self.figures), "verdict": part(self.verdict),
             "load": part(self.load), "cluster": part(self.cluster), "polls": part(self.polls), "facts": self.facts.to_json(),
-            "message": self.message, "ok_rps": self.ok_rps, "cloud": part(self.cloud),
+            "message": self.message, "ok_rps": self.ok_rps, "cloud": part(self.cloud), "client": part(self.client),
         }
 
     @classmethod
@@ -131,4 +132,5 @@ class LevelRecord:
             load=part("load", LoadSummary.from_json), cluster=part("cluster", ClusterStats.from_json),
             polls=part("polls", PollSummary.from_json), facts=Facts.from_json(data.get("facts") or {}),
             message=str(data.get("message", "")), cloud=part("cloud", CloudFigures.from_json),
+            client=part("client", ClientCapacity.from_json),
         )

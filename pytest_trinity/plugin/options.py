@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_trinity.drivers.dask_cluster import parse_executor
 from pytest_trinity.plan import parse_level_selection, parse_scale
 from pytest_trinity.results.compare import parse_limits
 
@@ -46,6 +47,7 @@ class Settings:
     compare_fail: dict[str, float]  # metric -> % of regression that fails a case
     show_plan: bool
     break_lock: bool  # take the target's run lock even if another run holds it
+    executor: str  # where the load runs: "local" or "dask://host:port"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ OPTIONS = (
     _Option("trinity_scale", "S", "scale requests and concurrency by S, 0 < S ≤ 1 (at least 1 of each); level ids keep the plan's numbers", "1", parse_scale),
     _Option("trinity_levels", "LEVELS", "ramp levels to run: a range or a list, e.g. 1-9, 5 or 1-3,7 (default: all)", None, parse_level_selection),
     _Option("trinity_report_dir", "DIR", "where results are written (default: reports/ in the rootdir)", "reports", is_path=True),
+    _Option("trinity_executor", "EXECUTOR", "where each level's load runs: 'local' (default: worker processes on this machine) or dask://HOST:PORT, the workers of a running Dask scheduler (docs/distributed.md)", "local", parse_executor),
     _Option("trinity_stop_after", "N", "stop a plan test N levels after its breaking point (default: run the whole ramp)", None, parse_count),
     _Option("trinity_compare", "PATH", "compare with an earlier run: its results.json, its folder, or 'latest'", None),
     _Option("trinity_compare_fail", "LIMITS", "fail a case that regressed beyond these limits against --trinity-compare, e.g. rps:10%%,p99:20%%", None, parse_limits),
@@ -153,4 +156,5 @@ def resolve_settings(config: pytest.Config) -> Settings:
         compare_fail=values["trinity_compare_fail"][0] or {},
         show_plan=bool(config.getoption("trinity_plan")),
         break_lock=bool(config.getoption("trinity_break_lock")),
+        executor=values["trinity_executor"][0],
     )

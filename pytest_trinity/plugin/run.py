@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_trinity import __version__
+from pytest_trinity.drivers import ExecutorError
 from pytest_trinity.model import Facts, LevelFigures, LevelRecord, LoadSummary, Verdict
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel
 from pytest_trinity.plugin.progress import LiveProgress
@@ -45,7 +46,7 @@ def _session(config: pytest.Config, plan: Plan, target: Target) -> PlanSession:
 
     return PlanSession(plan, target, settings.scale, settings.report_dir, settings.stop_after,
                        contract_for=lambda t: hook.pytest_trinity_contract(config=config, target=t), previous=state.previous,
-                       judge=judge, extra_figures=extra_figures)
+                       judge=judge, extra_figures=extra_figures, executor=settings.executor)
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +73,8 @@ def trinity_run(pytestconfig: pytest.Config, trinity_plan: Plan, trinity_target:
         problem = None
     except LockHeld as exc:
         problem = f"pytest-trinity: target {trinity_target.name!r}: {exc}"
+    except ExecutorError as exc:
+        problem = f"pytest-trinity: {exc}"
     except (ServiceError, OSError) as exc:
         problem = f"pytest-trinity: the target {trinity_target.name!r} could not be started: {exc}"
     except Exception as exc:  # e.g. boto3 without a usable AWS profile: still closed, restored and reported

@@ -45,14 +45,14 @@ ProgressFn = Callable[[drivers.Progress], None]
 
 def drive(plan: Plan, test: PlanTest, spec: drivers.LoadSpec, admin: AdminClient, fetchers: dict[str, Callable[[], object]],
           poll_s: float, recover: Callable[[], Recovery] | None, on_progress: ProgressFn | None = None,
-          on_finish: Callable[[], None] | None = None) -> Driven:
-    """Run `spec` with the poller calling `fetchers` every `poll_s`; `recover` (when given)
-    runs after a load that was not interrupted."""
+          on_finish: Callable[[], None] | None = None, executor: drivers.ShardExecutor | None = None) -> Driven:
+    """Run `spec` on `executor` (default: the local pool) with the poller calling `fetchers`
+    every `poll_s`; `recover` (when given) runs after a load that was not interrupted."""
     max_polls = int(plan.limits.max_level_s / poll_s) + 1
     started = time.time()
     with TelemetryPoller(fetchers, poll_s, max_polls) as poller:
         try:
-            result = drivers.run_load(spec, on_progress=on_progress)
+            result = drivers.run_load(spec, executor=executor, on_progress=on_progress)
         finally:
             if on_finish is not None:
                 on_finish()

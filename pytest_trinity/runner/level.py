@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pytest_trinity import drivers
 from pytest_trinity.model import EnduranceFact, Facts, LevelFigures, LevelRecord, LoadModel, LoadSummary, Verdict
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel
-from pytest_trinity.runner import loadspec
+from pytest_trinity.runner import capacity, loadspec
 from pytest_trinity.runner.checklist import SetupError, TargetUnreachable
 from pytest_trinity.runner.cloud import pool_size
 from pytest_trinity.runner.collect import facts_for, figures_for, poll_summary, rss_points, worst_memory_growth_pct
@@ -30,7 +30,7 @@ Judge = Callable[[Plan, PlanTest, ScaledLevel, LevelFigures, Facts], Verdict]
 # Extra figures by source for a level: the plugin passes its `pytest_trinity_level_figures` hook.
 ExtraFigures = Callable[[PlanTest, ScaledLevel, LevelFigures, LoadSummary], list[dict[str, dict[str, float]]]]
 
-MEASURING_ERRORS = (SetupError, drivers.WorkerError, ContractError, AdminError, ValueError, OSError)
+MEASURING_ERRORS = (SetupError, drivers.WorkerError, drivers.ExecutorError, ContractError, AdminError, ValueError, OSError)
 
 
 def run_level(session: PlanSession, test: PlanTest, level: ScaledLevel, case: str,
@@ -43,8 +43,11 @@ def run_level(session: PlanSession, test: PlanTest, level: ScaledLevel, case: st
     except MEASURING_ERRORS as exc:
         if isinstance(exc, TargetUnreachable):
             session.checklist.mark_unreachable(test, level, SetupError(session.sanitize.text(str(exc))))
+        # A failed worker: the other shards' load is kept (which worker ran what, and why one failed).
+        partial = exc.partial if isinstance(exc, drivers.WorkerError) else None
         record = LevelRecord.of(test.id, case, level, "error", started, time.time(),
-                                message=f"{test.id} {level.id} could not be measured: {exc}")
+                                message=f"{test.id} {level.id} could not be measured: {exc}",
+                                load=LoadSummary.from_json(partial.to_dict()) if partial is not None else None)
     record = session.add(record)
     recorded(record)
     if session.cloud is not None:
@@ -76,12 +79,13 @@ def _drive(session: PlanSession, test: PlanTest, level: ScaledLevel, case: str, 
     progress = session.progress
     return drive(session.plan, test, spec, session.admin(test.topology), fetchers, session.poll_s, recover,
                  on_progress=(lambda p: progress(case, p)) if progress else None,
-                 on_finish=progress.finish if progress else None)
+                 on_finish=progress.finish if progress else None, executor=session.executor)
 
 
 def _measure(session: PlanSession, test: PlanTest, level: ScaledLevel, case: str) -> LevelRecord:
     plan = session.plan
     spec, endurance = _spec(session, test, level)
+    before = capacity.estimate(spec, capacity.previous_record(session.records, test.id))
     driven = _drive(session, test, level, case, spec)
     result = driven.result
     growth = None
@@ -115,4 +119,5 @@ def _measure(session: PlanSession, test: PlanTest, level: ScaledLevel, case: str
     message = "interrupted: partial results saved" if interrupted else ("" if verdict.passed else verdict.failure_message(header))
     return LevelRecord.of(test.id, case, level, status, driven.started_at, load_ended,
                           model=LoadModel.from_json(spec.model.to_dict()), figures=figures, verdict=verdict, load=load,
-                          cluster=driven.final, polls=poll_summary(driven.samples), facts=facts, message=message, cloud=cloud)
+                          cluster=driven.final, polls=poll_summary(driven.samples), facts=facts, message=message, cloud=cloud,
+                          client=capacity.check(before, load))

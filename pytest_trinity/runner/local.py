@@ -44,6 +44,7 @@ def start_local(plan: Plan, stack: contextlib.ExitStack, publish_s: float, given
         aws=aws,
         usage_logs=usage,
         faults=given is not None and given.faults,
+        workers=given.workers if given is not None else (),
         direct=endpoints(info.direct),
         balanced=endpoints(info.balanced),
         public_key=Secret("generated:public", info.public_key.value),

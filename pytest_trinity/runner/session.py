@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_trinity.drivers import ShardExecutor
+from pytest_trinity.drivers.dask_cluster import open_executor
 from pytest_trinity.model import ClusterStats, Facts, LevelFigures, LevelRecord, Verdict, breaking_record, ceiling_record
 from pytest_trinity.plan import Plan, PlanTest, ScaledLevel
 from pytest_trinity.results import newest_records
@@ -54,7 +56,7 @@ class PlanSession:
     def __init__(self, plan: Plan, target: Target, scale: float, report_dir: Path, stop_after: int | None = None,
                  contract_for: Callable[[Target], TargetContract] | None = None, processes: int | None = None,
                  previous: tuple[str, dict[tuple[str, str], LevelRecord]] | None = None,
-                 judge: Judge = _plain_judge, extra_figures: ExtraFigures = lambda *_: []):
+                 judge: Judge = _plain_judge, extra_figures: ExtraFigures = lambda *_: [], executor: str = "local"):
         self.plan, self.target, self.scale = plan, target, scale
         # The target's contract (the plugin passes its `pytest_trinity_contract` hook); the local
         # cluster's target exists only once it has started.
@@ -81,9 +83,14 @@ class PlanSession:
         self._old_sigterm: Any = None
         self._taken = False  # the target is this run's to drive (and to restore)
         self.cloud: CloudSide | None = None  # the target's AWS side (runner/cloud.py), once started
+        self.executor_url = executor  # --trinity-executor
+        self.executor: ShardExecutor | None = None  # where the levels' shards run, once started
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
+        # First: a scheduler that does not answer stops the run before the target is touched.
+        self.executor = open_executor(self.executor_url, dict(self.target.workers))
+        self._stack.callback(self.executor.close)
         if self.target.local:
             self.target = start_local(self.plan, self._stack, self.publish_s, self.target)
             self.contract = self._contract_for(self.target)

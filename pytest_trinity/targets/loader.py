@@ -25,6 +25,9 @@ Format (documented in docs/targets.md):
     refusals = { rate_limited = "throttled" }  # contract (docs/targets.md, "The contract")
     [targets.staging.contract.config_keys]
     micro_batch = "ubat"
+    [targets.staging.workers]                  # optional: with --trinity-executor dask://, the
+    lpo = "client-a"                           # Dask worker resource whose workers run each
+    lrs = "client-b"                           # stream of a test with several (2d's two clients)
     [targets.staging.aws]                      # optional
     region = "us-east-2"
     ecs_cluster = "trinity"
@@ -91,7 +94,7 @@ def _read_target(t: Table, name: str, base: Path, resolve: bool, counters: tuple
         local = Target(name=name, local=True, description=t.str("description", default="the bundled reference cluster on loopback"),
                        aws=_aws(t.sub("aws")) if t.has("aws") else None,
                        usage_logs=_usage_logs(t.sub("usage_logs"), resolve, local=True) if t.has("usage_logs") else None,
-                       faults=t.bool("faults", default=False))
+                       faults=t.bool("faults", default=False), workers=_workers(t))
         aws = local.aws
         if aws is not None and aws.cloud_on and not _loopback(aws.endpoint_url):
             raise TargetError(f"{t.file}: [{t.path}.aws].endpoint_url must be a loopback URL (e.g. moto's http://127.0.0.1:5000): "
@@ -132,6 +135,7 @@ def _read_target(t: Table, name: str, base: Path, resolve: bool, counters: tuple
         aws=_aws(t.sub("aws")) if t.has("aws") else None,
         usage_logs=_usage_logs(t.sub("usage_logs"), resolve, local=False) if t.has("usage_logs") else None,
         paths=_paths(t.sub("paths")) if t.has("paths") else DEFAULT_PATHS,
+        workers=_workers(t),
         udp_symbol=t.str("udp_symbol") if t.has("udp_symbol") else DEFAULT_UDP_SYMBOL,
         contract=_contract(t.sub("contract"), counters, config_keys) if t.has("contract") else TrinityContract(),
         **secrets,
@@ -184,6 +188,27 @@ def _endpoints(t: Table) -> Endpoints:
     endpoints = Endpoints(api=_url(t, "api"), admin=_url(t, "admin"), udp=udp)
     t.done()
     return endpoints
+
+
+_RESOURCE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+def _workers(target: Table) -> tuple[tuple[str, str], ...]:
+    """`[workers]`: stream -> Dask worker resource (a name as `dask worker --resources NAME=1` takes)."""
+    if not target.has("workers"):
+        return ()
+    t = target.sub("workers")
+    streams = [stream for stream, _ in DEFAULT_PATHS]
+    out = []
+    for stream in t.keys():
+        if stream not in streams:
+            raise TargetError(f"{t.file}: [{t.path}] names the stream {stream!r}; the plan's streams are {', '.join(streams)}")
+        value = t.str(stream)
+        if not _RESOURCE.match(value):
+            raise t.fail(stream, "a Dask worker resource name (letters, digits, _ . : -)", value)
+        out.append((stream, value))
+    t.done()
+    return tuple(out)
 
 
 def _paths(t: Table) -> tuple[tuple[str, str], ...]:

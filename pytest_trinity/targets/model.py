@@ -76,6 +76,9 @@ class Target:
     aws: AwsIds | None = None
     usage_logs: UsageLogs | None = None
     faults: bool = False  # a `local = true` target: the reference cluster's fault knobs are on (for tests)
+    # `[workers]`: stream -> the Dask worker resource whose workers run it (2d's two stress
+    # clients, docs/distributed.md); used only with --trinity-executor dask://
+    workers: tuple[tuple[str, str], ...] = ()
     paths: tuple[tuple[str, str], ...] = DEFAULT_PATHS  # stream name -> request path (with query)
     udp_symbol: str = DEFAULT_UDP_SYMBOL
     contract: TrinityContract = field(default_factory=TrinityContract)
