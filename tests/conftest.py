@@ -30,3 +30,35 @@ def plan_project(pytester: pytest.Pytester) -> pytest.Pytester:
 @pytest.fixture
 def plan_text() -> str:
     return (REPO / "profiles.toml").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def dask_session(tmp_path_factory: pytest.TempPathFactory):
+    """A real Dask cluster on loopback for the whole run: a scheduler and two worker processes
+    of one thread each, started by two `dask worker` commands that declare the resources
+    client-a and client-b (test 2d's two stress clients)."""
+    from pytest_trinity.services.dask import DaskWorkers, run_dask
+
+    workers = (DaskWorkers(count=1, threads=1, resources=(("client-a", 1.0),), name="client-a"),
+               DaskWorkers(count=1, threads=1, resources=(("client-b", 1.0),), name="client-b"))
+    with run_dask(workers, workdir=tmp_path_factory.mktemp("dask")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def dask_cluster(dask_session):
+    """The session's Dask cluster with both workers up (a test may have killed one: its
+    nanny restarts it at a new address)."""
+    dask_session.wait_workers(2, timeout=60)
+    return dask_session
+
+
+def dask_worker_of(cluster, resource: str) -> str:
+    """The address of the cluster's worker that declares `resource`."""
+    from distributed import Client
+
+    with Client(cluster.address, timeout=10, set_as_default=False) as client:
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+    found = [addr for addr, w in workers.items() if resource in (w.get("resources") or {})]
+    assert len(found) == 1, workers
+    return found[0]
