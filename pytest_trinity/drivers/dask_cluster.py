@@ -2,8 +2,8 @@
 distributed cluster (one or more stress-client machines).
 
 - Placement: one shard per worker thread (Dask's "cores"; start workers with `--nthreads 1`
-  and `--nworkers <cores>`, one process per core), spread round-robin over the workers, each
-  pinned to its worker (a shard never moves or runs twice). A run with several streams and
+  and `--nworkers <cores>`, one process per core), spread round-robin over the machines and
+  their workers, each pinned to its worker (a shard never moves or runs twice). A run with several streams and
   `stream_groups` (stream -> Dask worker resource, from the targets file) runs each stream on
   the workers that declare that resource: the plan's separate stress clients of test 2d.
 - Start barrier: every shard reports "ready", then waits for a planned start time (a Dask
@@ -171,9 +171,23 @@ class DaskExecutor:
 
 
 def _slots(workers: list[DaskWorker]) -> list[str]:
-    """Worker addresses, one per thread, round-robin: the first shards go to different workers."""
-    per_worker = [[w.address] * max(1, w.threads) for w in workers]
-    return [a for row in itertools.zip_longest(*per_worker) for a in row if a is not None]
+    """Worker addresses, one per thread, round-robin over machines first, then over each
+    machine's workers: a level with fewer shards than threads still uses every machine."""
+    by_host: dict[str, list[str]] = {}
+    for w in workers:
+        by_host.setdefault(urlsplit(w.address).hostname or w.address, []).extend([w.address] * max(1, w.threads))
+    hosts = [_interleave(by_host[h]) for h in sorted(by_host)]
+    return [a for row in itertools.zip_longest(*hosts) for a in row if a is not None]
+
+
+def _interleave(addresses: list[str]) -> list[str]:
+    """[a, a, b, b] -> [a, b, a, b]: one thread of each worker before a second of any."""
+    rows: dict[str, int] = {}
+    ranked = []
+    for a in addresses:
+        ranked.append((rows.get(a, 0), a))
+        rows[a] = rows.get(a, 0) + 1
+    return [a for _, a in sorted(ranked)]
 
 
 class DaskLaunch:

@@ -125,7 +125,8 @@ class ShardReport:
 
 def start_skew(reports: tuple[ShardReport, ...]) -> float | None:
     """Seconds between the first and the last shard's start (None with fewer than two started).
-    Across machines it includes the difference of their clocks (NTP keeps that under a ms)."""
+    Each start is read on its own machine's clock, the clock it waited on: an offset between
+    two machines' clocks is real skew this does not show (NTP keeps it well under a ms)."""
     starts = [r.started_at for r in reports if r.started_at > 0]
     return max(starts) - min(starts) if len(starts) > 1 else None
 

@@ -190,3 +190,10 @@ def test_streams_split_by_weight_add_up_exactly():
     assert sum(p.model.concurrency for p in parts) == 7 and sum(p.max_requests for p in parts) == 1001
     open_spec = spec.with_(model=OpenModel(300.0, 2.0, 3, 1000))
     assert [round(p.model.rate, 6) for p in split_by_kind(open_spec)] == [200.0, 100.0]
+
+
+def test_shards_spread_over_machines_before_a_second_worker_of_any():
+    from pytest_trinity.drivers.dask_cluster import DaskWorker, _slots
+
+    workers = [DaskWorker(f"tcp://10.0.0.{h}:{p}", t, frozenset()) for h, p, t in ((1, 40001, 1), (1, 40002, 1), (2, 40003, 2))]
+    assert _slots(workers) == ["tcp://10.0.0.1:40001", "tcp://10.0.0.2:40003", "tcp://10.0.0.1:40002", "tcp://10.0.0.2:40003"]

@@ -79,6 +79,11 @@ def test_minimal_definition_takes_the_contract_defaults(targets_file):
     assert target.udp_symbol == "BTC-USD"
 
 
+def test_worker_groups_map_streams_to_dask_resources(targets_file):
+    _edit(targets_file, "[targets.loop.direct]\n", '[targets.loop.workers]\nlpo = "client-a"\nlrs = "client-b"\n[targets.loop.direct]\n')
+    assert load_target("loop", targets_file).workers == (("lpo", "client-a"), ("lrs", "client-b"))
+
+
 def test_secrets_never_print(targets_file):
     target = load_target("loop", targets_file)
     shown = repr(target) + str(target) + str(target.admin_token)
@@ -105,11 +110,15 @@ def _edit(path, old, new):
     ("[targets.loop.balanced]\n", "[targets.loop.balance]\n", "[targets.loop] is missing the key 'balanced' (is 'balance' a misspelling of it?)"),
     ('description = "a target on loopback"', 'description = "a target on loopback"\ncolour = "red"',
      "[targets.loop] has unknown key 'colour' (known keys: aws, balanced, ca_file, contract, description, direct, "
-     "local, paths, redis_url, secrets, udp_symbol, usage_logs)"),
+     "local, paths, redis_url, secrets, udp_symbol, usage_logs, workers)"),
     ('endpoint_url = "http://127.0.0.1:15000"', 'zone = "a"',
      "[targets.loop.aws] has unknown key 'zone' (known keys: alb, alb_target_group, cache_cluster, console_url, db_cluster, "
      "db_instance, db_resource_id, ecs_cluster, endpoint_url, endpoint_urls, force_new_deployment, metrics, nlb, "
      "nlb_target_group, period_s, publish_namespace, region, services, stable_timeout_s, stress_client, subnets)"),
+    ("[targets.loop.direct]\n", '[targets.loop.workers]\nprice = "client-a"\n[targets.loop.direct]\n',
+     "[targets.loop.workers] names the stream 'price'; the plan's streams are lpo, lrs"),
+    ("[targets.loop.direct]\n", '[targets.loop.workers]\nlrs = "client b"\n[targets.loop.direct]\n',
+     '[targets.loop.workers].lrs must be a Dask worker resource name (letters, digits, _ . : -), got "client b"'),
 ])
 def test_bad_definition_names_the_key(targets_file, old, new, message):
     _edit(targets_file, old, new)
