@@ -18,8 +18,9 @@ def _pct(value: float | None) -> str:
     return f"{value:+.1f} %" if value is not None else "—"
 
 
-def summary_lines(plan: Plan, records: list[LevelRecord], target: str, scale: float) -> list[str]:
-    lines = [f"{plan.name} v{plan.version} · target {target} · scale {scale:g}"]
+def summary_lines(plan: Plan, records: list[LevelRecord], target: str, scale: float, executor: str = "local") -> list[str]:
+    load = f" · load on {executor}" if executor != "local" else ""
+    lines = [f"{plan.name} v{plan.version} · target {target} · scale {scale:g}{load}"]
     rows: list[list[object]] = []
     for t in summarize(plan, records).values():
         vs = "; ".join(f"{b.short_label} {b.ratio:.2f}×" for b in t.baselines if b.ratio is not None)
@@ -27,7 +28,19 @@ def summary_lines(plan: Plan, records: list[LevelRecord], target: str, scale: fl
                      t.p50_ms_at_ceiling, t.p99_ms_at_ceiling, vs or "—"])
     lines += format_table(["test", "verdict", "passed", "ceiling ok req/s", "at", "breaks at", "p50 ms", "p99 ms",
                            "vs baseline"], rows)
-    return lines + _facts(records) + _comparison(records) + _unmeasured(records)
+    return lines + _facts(records) + _comparison(records) + _unmeasured(records) + _client_bound(records)
+
+
+def _client_bound(records: list[LevelRecord]) -> list[str]:
+    """Levels whose stress client was likely the bottleneck (the capacity check)."""
+    where: dict[str, list[str]] = {}
+    for r in records:
+        if r.client is not None and r.client.warning:
+            where.setdefault(r.test_id, []).append(r.level_id)
+    if not where:
+        return []
+    rows = [f"  {test}: {', '.join(levels)}" for test, levels in where.items()]
+    return ["", "the stress client was likely the bottleneck at (its CPU near its cores; record field `client`):", *rows]
 
 
 def _unmeasured(records: list[LevelRecord]) -> list[str]:
@@ -92,7 +105,7 @@ class TerminalSummary:
         if run is None:
             return
         terminalreporter.write_sep("=", "pytest-trinity summary")
-        for line in summary_lines(run.plan, self.records, run.target.name, run.scale):
+        for line in summary_lines(run.plan, self.records, run.target.name, run.scale, run.executor_url):
             terminalreporter.write_line(line)
         if run.restore is not None:
             terminalreporter.write_line("")

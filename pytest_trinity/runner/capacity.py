@@ -16,36 +16,43 @@ from pytest_trinity.model import ClientCapacity, LevelRecord, LoadSummary
 BUSY = 0.8  # of the client's cores: above it, the client is likely the bottleneck
 
 
-def estimate(spec: drivers.LoadSpec, previous: LevelRecord | None) -> str:
-    """Before the level: what the previous level of the test predicts ("" when nothing)."""
+def _cores(n: int) -> str:
+    return f"{n} core{'s' if n != 1 else ''}"
+
+
+def estimate(spec: drivers.LoadSpec, previous: LevelRecord | None) -> tuple[str, bool]:
+    """Before the level: what the previous level of the test predicts ("" when nothing), and
+    whether that is a client too busy for this level."""
     if previous is None or previous.load is None or not previous.load.outcomes.get("completed"):
-        return ""
+        return "", False
     load = previous.load
     use = load.client_cpu_use
     cores = load.shards
     per_request_us = load.cpu_seconds * 1e6 / int(load.outcomes["completed"])
     if isinstance(spec.model, drivers.OpenModel):
         needed = spec.model.rate * per_request_us / 1e6
-        text = (f"{spec.model.rate:.0f} req/s need about {needed:.1f} of the client's {cores} cores "
+        text = (f"{spec.model.rate:.0f} req/s need about {needed:.1f} of the client's {_cores(cores)} "
                 f"({per_request_us:.0f} µs of client CPU per request at {previous.level_id})")
-        return text + ("; likely more than the client can apply" if needed > BUSY * cores else "")
+        busy = needed > BUSY * cores
+        return text + ("; likely more than the client can apply" if busy else ""), busy
     if use is None:
-        return ""
-    text = f"at {previous.level_id} the client used {use:.0%} of its {cores} cores ({per_request_us:.0f} µs per request)"
-    return text + ("; with more concurrency it is likely the bottleneck" if use >= BUSY else "")
+        return "", False
+    text = f"at {previous.level_id} the client used {use:.0%} of its {_cores(cores)} ({per_request_us:.0f} µs per request)"
+    busy = use >= BUSY
+    return text + ("; with more concurrency it is likely the bottleneck" if busy else ""), busy
 
 
-def check(before: str, load: LoadSummary) -> ClientCapacity:
+def check(before: tuple[str, bool], load: LoadSummary) -> ClientCapacity:
     """After the level: the estimate, the measured CPU use and the warning if any."""
     use = load.client_cpu_use
     warnings = []
     if use is not None and use >= BUSY:
         where = "its Dask workers" if load.executor != "local" else "this machine"
-        warnings.append(f"the stress client used {use:.0%} of its {load.shards} cores over the level: it is likely the "
+        warnings.append(f"the stress client used {use:.0%} of its {_cores(load.shards)} over the level: it is likely the "
                         f"bottleneck, not the service; add cores or workers on {where} (docs/distributed.md)")
-    elif before.endswith("bottleneck") or before.endswith("apply"):
-        warnings.append(f"before the level: {before}")
-    return ClientCapacity(load.executor, load.shards, None if use is None else round(use, 4), before, "; ".join(warnings))
+    elif use is None and before[1]:  # measured use, when there is one, beats the estimate
+        warnings.append(f"before the level: {before[0]}")
+    return ClientCapacity(load.executor, load.shards, None if use is None else round(use, 4), before[0], "; ".join(warnings))
 
 
 def previous_record(records: list[LevelRecord], test_id: str) -> LevelRecord | None:
