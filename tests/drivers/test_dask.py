@@ -15,13 +15,13 @@ import time
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from pytest_trinity.drivers import ClosedModel, ExecutorError, HttpRequest, LoadSpec, OpenModel, Target, WorkerError, run_load
+from pytest_trinity.drivers import ClosedModel, ExecutorError, HttpRequest, LoadSpec, OpenModel, Target, UdpRequest, WorkerError, run_load
 from pytest_trinity.drivers.dask_cluster import DaskExecutor, open_executor, parse_executor
 from pytest_trinity.drivers.latency import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS
 from pytest_trinity.drivers.spec import split_by_kind
 from pytest_trinity.services.ports import free_port
 from tests.conftest import REPO, dask_worker_of
-from tests.drivers.conftest import http_stats
+from tests.drivers.conftest import http_stats, server_process, udp_stats
 
 
 def _spec(port: int, model: ClosedModel | OpenModel, *paths: str, max_seconds: float = 60) -> LoadSpec:
@@ -197,3 +197,16 @@ def test_shards_spread_over_machines_before_a_second_worker_of_any():
 
     workers = [DaskWorker(f"tcp://10.0.0.{h}:{p}", t, frozenset()) for h, p, t in ((1, 40001, 1), (1, 40002, 1), (2, 40003, 2))]
     assert _slots(workers) == ["tcp://10.0.0.1:40001", "tcp://10.0.0.2:40003", "tcp://10.0.0.1:40002", "tcp://10.0.0.2:40003"]
+
+
+def test_udp_shards_on_dask_reconcile_with_the_responder(dask_cluster):
+    with server_process("udp", "--timeout-ms", "200") as port:
+        spec = LoadSpec(Target("127.0.0.1", port), (UdpRequest("price"),), ClosedModel(1000, 16), max_requests=1000,
+                        max_seconds=60, timeout=0.2, late_grace=1.0)
+        with DaskExecutor(dask_cluster.url) as executor:
+            result = run_load(spec, executor=executor)
+        stats = udp_stats(port)
+    o = result.outcomes
+    assert result.shards == 2 and o.sent == 1000 == stats["received"]
+    assert o.lost == stats["dropped"] and o.late == stats["delayed"] and o.completed == 1000
+    assert result.latency.count == o.ok + sum(o.error_replies.values())
