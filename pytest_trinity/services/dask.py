@@ -153,6 +153,7 @@ def _environment(local_dir: Path) -> dict[str, str]:
     env.update({
         "DASK_TEMPORARY_DIRECTORY": str(local_dir),  # any scratch file stays in the work dir
         "DASK_DISTRIBUTED__DIAGNOSTICS__NVML": "False",  # no GPU probing
+        "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",  # no stack sampling of the shards (docs/distributed.md)
         "PYTHONUNBUFFERED": "1",  # logs reach the log files as they happen
     })
     return env
