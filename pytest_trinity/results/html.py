@@ -1,7 +1,8 @@
 """The HTML report's content: a plan run's level records and the plan → HTML fragments.
 
 Pure functions, no pytest: `case_html` (one case: its figures, breaches with advice, latency
-spectrum), `section_html` (one plan test: level table, plots, red flags, baselines) and
+spectrum, and its load client: where the shards ran, which worker ran what, the capacity
+check), `section_html` (one plan test: level table, plots, red flags, baselines) and
 `plan_summary_html` (every test of the plan with its ceiling, breaking point and verdict, and
 the cross-test facts). This module reads the typed records (`pytest_trinity.model`) and works
 out what each fragment shows; the markup is in the Jinja2 templates of `templates/`
@@ -21,14 +22,15 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from pytest_trinity.model import BaselineFact, Breach, ComparedWith, EnduranceFact, LevelFigures, LevelRecord, MetricDelta, StreamFact, Verdict
 from pytest_trinity.model.facts import ratio
+from pytest_trinity.model.load import ShardLoad
 from pytest_trinity.model.numbers import num
 from pytest_trinity.model.summary import baseline_facts, breaking_record, ceiling_record, summarize_test
 from pytest_trinity.plan import Baseline, Plan, PlanTest
 from pytest_trinity.results import plots
 
 __all__ = [
-    "PlanTestOutcome", "case_html", "num", "outcome_of", "outcomes", "plan_summary_html", "plots_of", "ran_text",
-    "section_html", "sections_html", "spectrum_of",
+    "LoadClient", "PlanTestOutcome", "ShardRow", "case_html", "load_client_of", "num", "outcome_of", "outcomes", "plan_summary_html",
+    "plots_of", "ran_text", "section_html", "sections_html", "spectrum_of",
 ]
 
 
@@ -238,6 +240,64 @@ def endurance_of(results: Sequence[PlanTestOutcome]) -> list[tuple[PlanTestOutco
             and (e := o.measured[0].facts.endurance) is not None]
 
 
+@dataclass(frozen=True)
+class ShardRow:
+    """One shard of a level's load as the report shows it (latencies in ms, None without any)."""
+
+    shard: int
+    worker: str
+    streams: str
+    requests: int
+    errors: int
+    p50_ms: float | None
+    p99_ms: float | None
+    stop_reason: str
+    error: str
+
+    @classmethod
+    def of(cls, shard: ShardLoad) -> ShardRow:
+        def ms(key: str) -> float | None:
+            value = shard.latency.percentiles_us.get(key)
+            return value / 1000.0 if shard.latency.count and value is not None else None
+
+        return cls(shard.shard, shard.worker, ", ".join(shard.streams), shard.requests, shard.errors, ms("p50"), ms("p99"),
+                   shard.stop_reason, shard.error)
+
+
+@dataclass(frozen=True)
+class LoadClient:
+    """The level's stress client: where its shards ran, how far apart they started, its CPU
+    use, each shard, and the capacity check's estimate and warning."""
+
+    executor: str
+    shards: int
+    start_skew: str  # ms with 1 decimal, "—" with a single shard
+    cpu_use_pct: float | None
+    rows: tuple[ShardRow, ...]
+    estimate: str
+    warning: str
+
+    @property
+    def failed(self) -> bool:
+        """A shard has an error: the shard table is shown open."""
+        return any(r.error for r in self.rows)
+
+
+def load_client_of(record: LevelRecord) -> LoadClient | None:
+    """The record's load client (from `load`, and `client` when the capacity check ran); None
+    when the level sent no load (skipped, or an error before the driver started)."""
+    load, client = record.load, record.client
+    if load is None and client is None:
+        return None
+    rows = tuple(ShardRow.of(s) for s in load.by_shard) if load is not None else ()
+    executor = load.executor if load is not None else client.executor if client is not None else "local"
+    shards = len(rows) or (load.shards if load is not None else client.cores if client is not None else 0)
+    skew = load.start_skew_ms if load is not None else None
+    use = client.cpu_use if client is not None else load.client_cpu_use if load is not None else None
+    return LoadClient(executor, shards, "—" if skew is None else f"{skew:.1f}", None if use is None else 100.0 * use, rows,
+                      client.estimate if client is not None else "", client.warning if client is not None else "")
+
+
 # -- the templates ----------------------------------------------------------------------------
 def _format(value: Any, spec: str) -> str:
     return format(value, spec)
@@ -261,13 +321,14 @@ NO_VERDICT = Verdict(True, (), ())  # a measured record without one (not made by
 # -- the fragments ----------------------------------------------------------------------------
 def case_html(record: LevelRecord, plan: Plan) -> str:
     """One case's extra: why it was skipped or errored, or its figures, breaches with advice,
-    cross-test facts and latency percentile spectrum."""
+    cross-test facts and latency percentile spectrum; and its load client (the shards, the
+    capacity warning) whenever load was sent, a failed worker's partial load included."""
     spectrum = ""
     if record.measured:
         limit = plan.criteria.p99_ms if plan.criteria.p99_applies(record.level) else None
         spectrum = plots.spectrum_plot(f"{record.test_id} {record.level_id}: latency spectrum", [spectrum_of(record)], limit)
     return _render("case.html.j2", record=record, ran=ran_text(record), spectrum=spectrum,
-                   verdict=record.verdict or NO_VERDICT)
+                   verdict=record.verdict or NO_VERDICT, client=load_client_of(record))
 
 
 def _baselines(outcome: PlanTestOutcome, plan: Plan) -> tuple[BaselineFact, ...]:

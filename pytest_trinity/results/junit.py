@@ -11,11 +11,13 @@ from __future__ import annotations
 from pytest_trinity.model import LevelRecord
 
 PROPERTIES = ("trinity_test", "level", "verdict", "rps", "ok_rps", "p50_ms", "p99_ms", "success_pct",
-              "errors_5xx", "udp_drop_pct", "red_flags", "unmeasured", "cloud", "cloud_missing")
+              "errors_5xx", "udp_drop_pct", "red_flags", "unmeasured", "cloud", "cloud_missing",
+              "executor", "start_skew_ms", "client_warning")
 
 
 def junit_properties(record: LevelRecord) -> list[tuple[str, str | int | float]]:
     figures = record.figures
+    load, client = record.load, record.client
     cluster = figures.sources.get("cluster-stats", {}) if figures else {}
     values: dict[str, str | int | float | None] = {
         "trinity_test": record.test_id,
@@ -34,5 +36,9 @@ def junit_properties(record: LevelRecord) -> list[tuple[str, str | int | float]]
         # how CloudWatch judged this case ("level": on its own periods, "window": the test's cloud window), and what never arrived
         "cloud": record.cloud.judged if record.cloud else None,
         "cloud_missing": ",".join(f"{m.source}:{m.metric}" for m in record.cloud.metrics if m.status == "missing") if record.cloud else None,
+        # where the level's shards ran ("local" or "dask://host:port"), how far apart they started (ms), and the capacity warning
+        "executor": load.executor if load else client.executor if client else None,
+        "start_skew_ms": load.start_skew_ms if load else None,
+        "client_warning": client.warning if client and client.warning else None,
     }
     return [(name, round(v, 3) if isinstance(v, float) else v) for name in PROPERTIES if (v := values[name]) is not None]
