@@ -112,7 +112,7 @@ def test_unknown_key_lists_every_key_of_the_table(plan_project):
         admin_token = "env:T_ADMIN"
     """))
     _refused(plan_project, "targets.toml: [targets.loop] has unknown key 'colour' (known keys: aws, balanced, ca_file, "
-                           "contract, description, direct, local, paths, redis_url, secrets, udp_symbol, usage_logs)",
+                           "contract, description, direct, local, paths, redis_url, secrets, udp_symbol, usage_logs, workers)",
              "--trinity-targets", "targets.toml", "--trinity-target", "loop")
 
 
