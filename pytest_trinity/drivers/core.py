@@ -207,9 +207,11 @@ class ShardRun:
         run stops) under the bounds; returns the shard's result."""
         self.loop = asyncio.get_running_loop()
         if self.shard.start_at is not None:
-            delay = self.shard.start_at - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            # Until the planned start, in short steps: a stop while waiting ends the shard unstarted.
+            while (delay := self.shard.start_at - time.time()) > 0:
+                if self.should_stop is not None and self.should_stop():
+                    return empty_result(self.shard, "interrupted")
+                await asyncio.sleep(min(delay, HOUSEKEEPING_S))
         ru0 = resource.getrusage(_RUSAGE)
         started_at = time.time()
         self.start_ns = time.monotonic_ns()
@@ -222,7 +224,8 @@ class ShardRun:
         stop_waiter: asyncio.Future[str] = self.loop.create_future()
         self.stop_waiter = stop_waiter
         self.loop.call_later(HOUSEKEEPING_S, self._housekeeping)
-        self.loop.call_later(self.spec.interval, self._tick, 0)
+        first_tick_ns = self.start_ns + int(self.spec.interval * 1e9) - time.monotonic_ns()
+        self.loop.call_later(max(0.0, first_tick_ns / 1e9), self._tick, 0)
         task = asyncio.ensure_future(driver(self))
         try:
             waiters: set[asyncio.Future[Any]] = {task, stop_waiter}

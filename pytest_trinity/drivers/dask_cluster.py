@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +42,10 @@ from pytest_trinity.drivers.spec import FINISH_GRACE_S, READY_TIMEOUT_S, LoadSpe
 
 SCHEME = "dask"
 CONNECT_TIMEOUT_S = 10.0
+CALL_TIMEOUT_S = 10.0  # any one call to the scheduler from this process
 STOP_POLL_S = 0.25  # how often a remote shard looks for the stop event
+SCHEDULER_GRACE_S = 2.0  # how long a remote shard tolerates a scheduler that does not answer
+CLOCK_SLACK_S = 5.0  # a shard told to wait longer than the lead plus this: its clock is off
 
 
 def parse_executor(text: str) -> str:
@@ -78,9 +81,30 @@ def scheduler_address(url: str) -> str:
     return f"tcp://{parts.hostname}:{port}"
 
 
+def _within(seconds: float, what: str, call: Callable[[], Any]) -> Any:
+    """`call()` in a helper thread, given up after `seconds` (Dask's Event calls take no
+    timeout, and a scheduler that stalls would hold the run forever)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name=f"trinity-dask-{what}", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise ExecutorError(f"the Dask scheduler did not answer within {seconds:g} s ({what})")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
 @dataclass(frozen=True)
 class DaskWorker:
-    """One worker as the scheduler lists it."""
+    """One worker as the scheduler lists it (`resources`: those it declares with an amount > 0)."""
 
     address: str
     threads: int
@@ -88,7 +112,10 @@ class DaskWorker:
 
 
 class DaskExecutor:
-    """Shards on the workers of the Dask scheduler at `url` ("dask://host:port")."""
+    """Shards on the workers of the Dask scheduler at `url` ("dask://host:port").
+
+    One connection and one event topic for its whole life; every run gets its own id, its
+    own start Variable, stop Event and claims, removed when the run ends."""
 
     start_lead_s = 0.3  # the planned start: time for the Variable to reach every worker
 
@@ -99,18 +126,31 @@ class DaskExecutor:
         self.name = url
         self.address = scheduler_address(url)
         self.stream_groups = dict(stream_groups or {})
-        self._where: list[str] = []
+        self._placed: dict[int, str] = {}  # id(shard) -> worker, from `shards` to `launch`
+        self._inboxes: dict[str, queue.SimpleQueue[tuple[Any, ...]]] = {}  # run id -> its messages
+        self.topic = f"trinity-load-{uuid.uuid4().hex[:12]}"
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # version notes of the cluster's packages; the check below is ours
+                warnings.simplefilter("ignore")  # version notes of the cluster's packages
                 self.client = Client(self.address, timeout=connect_timeout, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise ExecutorError(f"--trinity-executor {url}: no Dask scheduler answers at {self.address} ({exc}); "
                                 f"start one with `dask scheduler --port {self.address.rsplit(':', 1)[1]}` "
                                 "(docs/distributed.md)") from None
+        self.client.subscribe_topic(self.topic, self._route)
+
+    def _route(self, event: tuple[float, Any]) -> None:
+        """A shard's message ([run, kind, shard, data]) to its run's inbox; late ones of
+        finished runs are dropped."""
+        msg = event[1]
+        inbox = self._inboxes.get(str(msg[0]))
+        if inbox is not None:
+            inbox.put(tuple(msg[1:]))
 
     def close(self) -> None:
-        self.client.close()
+        with contextlib.suppress(Exception):
+            self.client.unsubscribe_topic(self.topic)
+        self.client.close(timeout=CALL_TIMEOUT_S)
 
     def __enter__(self) -> DaskExecutor:
         return self
@@ -119,12 +159,17 @@ class DaskExecutor:
         self.close()
 
     def workers(self) -> list[DaskWorker]:
-        info = self.client.scheduler_info(n_workers=-1)["workers"]
-        return sorted((DaskWorker(addr, int(w.get("nthreads", 1)), frozenset((w.get("resources") or {}).keys()))
-                       for addr, w in info.items()), key=lambda w: w.address)
+        if self.client.status != "running":
+            raise ExecutorError(f"--trinity-executor {self.name}: the connection to the Dask scheduler at {self.address} "
+                                f"is {self.client.status} (the scheduler stopped?); restart it and the run")
+        info = _within(CALL_TIMEOUT_S, "list the workers", lambda: self.client.scheduler_info(n_workers=-1))
+        return sorted((DaskWorker(addr, int(w.get("nthreads", 1)),
+                                  frozenset(k for k, v in (w.get("resources") or {}).items() if v and v > 0))
+                       for addr, w in info.get("workers", {}).items()), key=lambda w: w.address)
 
     def shards(self, spec: LoadSpec, processes: int | None) -> list[ShardSpec]:
-        """The run's shards, each with the worker it will run on (kept for `launch`)."""
+        """The run's shards, each placed on a worker thread of its own (kept for `launch`);
+        never more shards than threads, since a shard holds its thread from ready to end."""
         workers = self.workers()
         if not workers:
             raise ExecutorError(f"--trinity-executor {self.name}: no Dask worker is connected to the scheduler "
@@ -134,18 +179,23 @@ class DaskExecutor:
             groups = [(sub, self._group(sub.kinds[0].name, workers)) for sub in split_by_kind(spec)]
         else:
             groups = [(spec, workers)]
-        shards: list[ShardSpec] = []
-        where: list[str] = []
+        free = {w.address: max(1, w.threads) for w in workers}  # threads not yet given a shard
+        placed: list[tuple[ShardSpec, str]] = []
         for sub, members in groups:
-            slots = _slots(members)
+            slots = [a for a in _slots(members) if free[a] > 0]
+            slots = [a for i, a in enumerate(slots) if slots[:i].count(a) < free[a]]
+            if not slots:
+                raise ExecutorError(f"stream {sub.kinds[0].name!r}: every thread of its workers already runs another stream's "
+                                    f"shard ({', '.join(w.address for w in members)}); give each group its own workers")
             wanted = (max(1, processes // len(groups)) if processes else None) or sub.processes or len(slots)
-            n = max(1, min(wanted, sub.concurrency, max(1, sub.total_requests)))
+            n = max(1, min(wanted, len(slots), sub.concurrency, max(1, sub.total_requests)))
             for sh in split(sub, n):
-                where.append(slots[sh.index % len(slots)])
-                shards.append(sh)
-        total = len(shards)
-        self._where = where
-        return [dataclasses.replace(sh, index=i, shards=total) for i, sh in enumerate(shards)]
+                free[slots[sh.index]] -= 1
+                placed.append((sh, slots[sh.index]))
+        total = len(placed)
+        shards = [dataclasses.replace(sh, index=i, shards=total) for i, (sh, _) in enumerate(placed)]
+        self._placed = {id(sh): addr for sh, (_, addr) in zip(shards, placed, strict=True)}
+        return shards
 
     def _group(self, stream: str, workers: list[DaskWorker]) -> list[DaskWorker]:
         resource = self.stream_groups.get(stream)
@@ -161,12 +211,18 @@ class DaskExecutor:
 
     @contextlib.contextmanager
     def launch(self, shards: list[ShardSpec]) -> Iterator[DaskLaunch]:
-        if len(self._where) != len(shards):
-            raise ExecutorError("DaskExecutor.launch needs the shards its own `shards()` planned")
-        launch = DaskLaunch(self.client, shards, list(self._where))
+        try:
+            where = [self._placed[id(sh)] for sh in shards]
+        except KeyError:
+            raise ExecutorError("DaskExecutor.launch needs the shards its own `shards()` planned") from None
+        run = uuid.uuid4().hex[:12]
+        inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._inboxes[run] = inbox
+        launch = DaskLaunch(self.client, self.topic, run, inbox, shards, where)
         try:
             yield launch
         finally:
+            self._inboxes.pop(run, None)
             launch.close()
 
 
@@ -191,63 +247,89 @@ def _interleave(addresses: list[str]) -> list[str]:
 
 
 class DaskLaunch:
-    """The submitted shards of one run on Dask, and the events, variable and topic that
-    steer them (named after the run, removed at its end)."""
+    """The submitted shards of one run on Dask, and the Variable and Event that steer them
+    (named after the run, removed at its end)."""
 
-    def __init__(self, client: Any, shards: list[ShardSpec], where: list[str]) -> None:
+    def __init__(self, client: Any, topic: str, run: str, inbox: queue.SimpleQueue[tuple[Any, ...]],
+                 shards: list[ShardSpec], where: list[str]) -> None:
         from distributed import Event, Variable
 
         self.client = client
+        self.run = run
         self.where = where
-        self.topic = f"trinity-load-{uuid.uuid4().hex[:12]}"
-        self.messages: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        client.subscribe_topic(self.topic, lambda event: self.messages.put(event[1]))
-        self.start_at = Variable(f"{self.topic}-start", client=client)
-        self.stop_event = Event(f"{self.topic}-stop", client=client)
+        self.inbox = inbox
+        self.names = RunNames(topic, run)
+        self.start_at = Variable(self.names.start, client=client)
+        self.stop_event = Event(self.names.stop, client=client)
         self.started = False
-        self.futures = [client.submit(remote_shard, sh, self.topic, key=f"{self.topic}-shard-{sh.index}",
+        self.futures = [client.submit(remote_shard, sh, self.names, key=f"trinity-{run}-shard-{sh.index}",
                                       workers=[addr], allow_other_workers=False, pure=False)
                         for sh, addr in zip(shards, where, strict=True)]
 
     def message(self) -> tuple[Any, ...] | None:
         try:
-            return tuple(self.messages.get(timeout=0.1))
+            return self.inbox.get(timeout=0.1)
         except queue.Empty:
             return None
 
     def go(self, start_at: float) -> None:
         self.started = True
-        self.start_at.set(start_at)
+        self.start_at.set(start_at, callback_timeout=CALL_TIMEOUT_S)
 
     def stop(self) -> None:
-        self.stop_event.set()
-        if not self.started:
-            self.started = True
-            self.start_at.set(-1.0)  # shards still waiting for the start return at once
-
-    def lost(self) -> tuple[int, str] | None:
         try:
-            alive = set(self.client.nthreads(callback_timeout=10))
+            _within(CALL_TIMEOUT_S, "stop the shards", self.stop_event.set)
+        finally:
+            if not self.started:
+                self.started = True
+                self.start_at.set(-1.0, callback_timeout=CALL_TIMEOUT_S)  # those waiting to start return at once
+
+    def lost(self) -> list[tuple[int, str]]:
+        running = [i for i, f in enumerate(self.futures) if not f.done()]
+        if not running:
+            return []
+        try:
+            alive = set(self.client.nthreads(callback_timeout=CALL_TIMEOUT_S))
         except Exception as exc:
-            running = [i for i, f in enumerate(self.futures) if not f.done()]
-            return (running[0], f"the Dask scheduler stopped answering ({type(exc).__name__}: {exc})") if running else None
-        for i, (future, addr) in enumerate(zip(self.futures, self.where, strict=True)):
-            if addr not in alive and not future.done():
-                return (i, f"Dask worker {addr} left the cluster while running shard {i} (died, was killed or lost "
-                           "its connection); its share of the load is missing")
-        return None
+            return [(i, f"the Dask scheduler stopped answering ({type(exc).__name__}: {exc})") for i in running]
+        return [(i, f"Dask worker {self.where[i]} left the cluster while running shard {i} (died, was killed or lost its "
+                    "connection); its share of the load is missing") for i in running if self.where[i] not in alive]
 
     def close(self) -> None:
-        """Stop what still runs, forget the run's futures, events and topic."""
-        with contextlib.suppress(Exception):
-            self.stop()
-        for future in self.futures:
-            if not future.done():
-                future.cancel()
-        with contextlib.suppress(Exception):
-            self.client.unsubscribe_topic(self.topic)
-            self.start_at.delete()
-            self.stop_event.clear()
+        """Stop what still runs; forget the run's futures, Variables and Event (each step on
+        its own: one that fails does not keep the others from running)."""
+        steps: list[tuple[str, Callable[[], Any]]] = [("stop", self.stop)]
+        steps += [(f"release shard {i}", f.release if f.done() else f.cancel) for i, f in enumerate(self.futures)]
+        steps += [("delete the start", self.start_at.delete), ("clear the stop", self.stop_event.clear)]
+        steps += [(f"delete claim {i}", _claim(self.names, i, self.client).delete) for i in range(len(self.futures))]
+        for what, step in steps:
+            with contextlib.suppress(Exception):
+                _within(CALL_TIMEOUT_S, what, step)
+
+
+@dataclass(frozen=True)
+class RunNames:
+    """The Dask names one run's shards use (they travel with every shard)."""
+
+    topic: str
+    run: str
+
+    @property
+    def start(self) -> str:
+        return f"trinity-{self.run}-start"
+
+    @property
+    def stop(self) -> str:
+        return f"trinity-{self.run}-stop"
+
+    def claim(self, index: int) -> str:
+        return f"trinity-{self.run}-claim-{index}"
+
+
+def _claim(names: RunNames, index: int, client: Any = None) -> Any:
+    from distributed import Variable
+
+    return Variable(names.claim(index), client=client)
 
 
 def _check_reachable(spec: LoadSpec, worker: str) -> None:
@@ -262,36 +344,59 @@ def _check_reachable(spec: LoadSpec, worker: str) -> None:
         raise ConnectionError(f"Dask worker {worker} cannot reach the target {host}:{port}: {exc}") from None
 
 
-def remote_shard(shard: ShardSpec, topic: str) -> ShardResult:
-    """Runs on a Dask worker: check the target, report ready, wait for the planned start, run
-    the shard with progress as events, stop on the run's stop event (or when cancelled)."""
+def _take_claim(names: RunNames, index: int, worker: str) -> None:
+    """Mark shard `index` as run: a worker that comes back at the address of one that died
+    must not send that shard's share a second time."""
+    claim = _claim(names, index)
+    try:
+        first = claim.get(timeout=0.05)
+    except TimeoutError:
+        claim.set(worker)
+        return
+    raise RuntimeError(f"shard {index} already ran on {first}; this re-run on {worker} (after a worker was lost) is refused")
+
+
+def remote_shard(shard: ShardSpec, names: RunNames) -> ShardResult:
+    """Runs on a Dask worker: check the target, claim the shard, report ready, wait for the
+    planned start, run the shard with progress as events, stop on the run's stop event (or
+    when cancelled, or when the scheduler stays silent)."""
     from distributed import Event, Variable, get_worker
 
     worker = get_worker()
     _check_reachable(shard.spec, worker.address)
-    worker.log_event(topic, ["ready", shard.index, worker.address])
-    start_at = float(Variable(f"{topic}-start").get(timeout=READY_TIMEOUT_S))
+    _take_claim(names, shard.index, worker.address)
+    worker.log_event(names.topic, [names.run, "ready", shard.index, worker.address])
+    start_at = float(Variable(names.start).get(timeout=READY_TIMEOUT_S))
     if start_at < 0:
         return empty_result(shard, "interrupted")
-    stop = Event(f"{topic}-stop")
+    wait = start_at - time.time()
+    if wait > DaskExecutor.start_lead_s + CLOCK_SLACK_S:
+        raise RuntimeError(f"Dask worker {worker.address}: the run's start is {wait:.1f} s away on this machine's clock: "
+                           "its clock is behind the pytest machine's; synchronise the clocks (chrony, docs/distributed.md)")
+    stop = Event(names.stop)
     stopped, finished = threading.Event(), threading.Event()
     key = worker.get_current_task()
 
     def watch() -> None:
         deadline = time.monotonic() + shard.spec.max_seconds + FINISH_GRACE_S
+        silent_since: float | None = None
         while not finished.is_set() and time.monotonic() < deadline:
             try:
                 if stop.wait(timeout=STOP_POLL_S):
                     break
-            except Exception:  # the scheduler is unreachable: nobody will collect this shard
-                break
+                silent_since = None
+            except Exception:  # the scheduler does not answer: a blip, or nobody will collect this shard
+                silent_since = silent_since or time.monotonic()
+                if time.monotonic() - silent_since > SCHEDULER_GRACE_S:
+                    break
+                time.sleep(STOP_POLL_S)
             task = worker.state.tasks.get(key)
             if task is None or task.state not in ("executing", "long-running"):
                 break  # cancelled: the run that submitted it is gone
         stopped.set()
 
     def progress(index: int, data: dict[str, Any]) -> None:
-        worker.log_event(topic, ["progress", index, data])
+        worker.log_event(names.topic, [names.run, "progress", index, data])
 
     watcher = threading.Thread(target=watch, name=f"trinity-stop-{shard.index}", daemon=True)
     watcher.start()

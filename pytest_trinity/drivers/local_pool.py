@@ -104,8 +104,8 @@ class LocalLaunch:
         self.channel.stop.set()
         self.channel.go.set()  # those still waiting to start see the stop at once
 
-    def lost(self) -> tuple[int, str] | None:
-        return None  # a dead local worker fails its future (BrokenProcessPool)
+    def lost(self) -> list[tuple[int, str]]:
+        return []  # a dead local worker fails its future (BrokenProcessPool)
 
 
 class LocalExecutor:

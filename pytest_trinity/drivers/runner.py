@@ -64,6 +64,7 @@ class ShardFuture(Protocol):
     """What a launch's futures offer (concurrent.futures and Dask futures both do)."""
 
     def done(self) -> bool: ...
+    def cancelled(self) -> bool: ...
     def result(self, timeout: float | None = None) -> Any: ...
     def exception(self, timeout: float | None = None) -> BaseException | None: ...
     def cancel(self) -> bool: ...
@@ -88,8 +89,8 @@ class Launch(Protocol):
     def stop(self) -> None:
         """Running shards stop with their partial results; waiting ones do not start."""
 
-    def lost(self) -> tuple[int, str] | None:
-        """A shard whose worker is gone (died, left the cluster), and the cause."""
+    def lost(self) -> list[tuple[int, str]]:
+        """Shards whose worker is gone (died, left the cluster), each with the cause."""
 
 
 @runtime_checkable
@@ -126,7 +127,8 @@ def run_load(spec: LoadSpec, executor: ShardExecutor | Executor | None = None,
             workers.relay_progress(on_progress)
             return workers.result()
         except BaseException:
-            launch.stop()  # whatever went wrong here, the workers stop now
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                launch.stop()  # whatever went wrong here, the workers stop now
             raise
 
 
@@ -173,22 +175,34 @@ class _Workers:
         return i in self.gone or self.futures[i].done()
 
     def _exception(self, i: int) -> BaseException | None:
+        """Why shard `i` has no result (None: it has one). Call only once it is finished."""
         if i in self.gone:
             return RuntimeError(self.gone[i])
+        future = self.futures[i]
+        if future.cancelled():
+            try:
+                future.result(timeout=1)  # Dask's says why (e.g. the connection to the scheduler was lost)
+            except (Exception, CancelledError) as exc:
+                return exc
+            return CancelledError("its task was cancelled")
         try:
-            return self.futures[i].exception()
-        except CancelledError as exc:
+            return future.exception(timeout=FINISH_GRACE_S)
+        except (Exception, CancelledError) as exc:  # the result itself is gone (Dask: lost data, a timeout)
             return exc
 
     def _check_lost(self) -> None:
-        lost = self.launch.lost()
-        if lost is not None and lost[0] not in self.gone and not self.futures[lost[0]].done():
-            self.gone[lost[0]] = lost[1]
+        for index, cause in self.launch.lost():
+            if index not in self.gone and not self.futures[index].done():
+                self.gone[index] = cause
 
     def _stop(self) -> None:
         if not self.stopped:
             self.stopped = True
-            self.launch.stop()
+            try:
+                self.launch.stop()
+            except Exception as exc:  # the executor cannot reach its workers: they stop on their own bounds
+                if self.failed is None:
+                    self.failed = (0, f"could not stop the shards: {_describe(exc)}")
 
     def _note(self, msg: tuple[Any, ...] | None, progress: dict[int, dict[str, Any]] | None = None) -> int | None:
         """Take in one message; returns the shard of a "ready" one."""
@@ -277,10 +291,14 @@ class _Workers:
             where = self.launch.where[i]
             exc = self._exception(i)
             if exc is None:
-                result: ShardResult = self.futures[i].result()
-                results.append(result)
-                reports.append(ShardReport.of(result, where))
-                continue
+                try:
+                    result: ShardResult = self.futures[i].result(timeout=FINISH_GRACE_S)
+                except (Exception, CancelledError) as lost:
+                    exc = lost
+                else:
+                    results.append(result)
+                    reports.append(ShardReport.of(result, where))
+                    continue
             if self.failed is None:
                 self.failed = (i, _describe(exc))
             errors.append(f"worker {i} ({where}): {_describe(exc)}")

@@ -4,6 +4,7 @@ worker, an unreachable target or scheduler, and SIGINT stopping the remote shard
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -210,3 +211,87 @@ def test_udp_shards_on_dask_reconcile_with_the_responder(dask_cluster):
     assert result.shards == 2 and o.sent == 1000 == stats["received"]
     assert o.lost == stats["dropped"] and o.late == stats["delayed"] and o.completed == 1000
     assert result.latency.count == o.ok + sum(o.error_replies.values())
+
+
+def _scheduler_state(cluster) -> dict[str, list[str]]:
+    """The run's leftovers on the scheduler: tasks, variables and events with trinity names."""
+    from distributed import Client
+
+    def leftovers(dask_scheduler) -> dict[str, list[str]]:
+        variables = dask_scheduler.extensions["variables"].variables
+        events = dask_scheduler.extensions["events"]._events
+        return {"tasks": [str(k) for k in dask_scheduler.tasks if "trinity" in str(k)],
+                "variables": [str(k) for k in variables if "trinity" in str(k)],
+                "events": [str(k) for k in events if "trinity" in str(k)]}
+
+    with Client(cluster.address, timeout=10, set_as_default=False) as client:
+        return client.run_on_scheduler(leftovers)
+
+
+def test_runs_leave_nothing_on_the_scheduler_and_never_put_two_shards_on_one_thread(dask_cluster, http_server):
+    with DaskExecutor(dask_cluster.url) as executor:
+        for _ in range(3):
+            # more shards asked for than the cluster has threads: one per thread (a second would wait forever)
+            result = run_load(_spec(http_server, ClosedModel(600, 8), "/r"), executor=executor, processes=4)
+            assert result.shards == 2 and result.outcomes.ok == 600
+        for _ in range(50):  # releases reach the scheduler asynchronously
+            state = _scheduler_state(dask_cluster)
+            if not any(state.values()):
+                break
+            time.sleep(0.1)
+        assert state == {"tasks": [], "variables": [], "events": []}
+        assert not executor._inboxes
+    assert http_stats(http_server)["/r"] == 1800
+
+
+def test_a_shard_runs_once_and_a_worker_with_a_wrong_clock_is_refused(dask_cluster, http_server):
+    from distributed import Client, Variable
+
+    from pytest_trinity.drivers.dask_cluster import RunNames, _take_claim, remote_shard
+    from pytest_trinity.drivers.spec import split
+
+    names = RunNames("trinity-test-topic", "clockcheck")
+
+    def claim_twice() -> str:
+        _take_claim(names, 0, "first")
+        try:
+            _take_claim(names, 0, "second")
+        except RuntimeError as exc:
+            return str(exc)
+        return "ran twice"
+
+    shard = split(_spec(http_server, ClosedModel(10, 1), "/c"), 1)[0]
+    with Client(dask_cluster.address, timeout=10, set_as_default=False) as client:
+        assert client.submit(claim_twice, pure=False).result(timeout=30) == (
+            "shard 0 already ran on first; this re-run on second (after a worker was lost) is refused")
+        Variable(names.start, client=client).set(time.time() + 60)  # a start a minute away on the worker's clock
+        with pytest.raises(RuntimeError, match=r"clock is behind the pytest machine's; synchronise the clocks"):
+            client.submit(remote_shard, dataclasses.replace(shard, index=1), names, pure=False).result(timeout=30)
+        for name in (names.start, names.claim(0), names.claim(1)):
+            Variable(name, client=client).delete()
+    assert http_stats(http_server) == {}  # neither sent a request
+
+
+def test_a_scheduler_that_dies_mid_level_fails_the_level_and_the_next_is_an_error(tmp_path, http_server):
+    from pytest_trinity.services.dask import DaskWorkers, run_dask
+
+    with run_dask((DaskWorkers(count=1),), workdir=tmp_path) as cluster:
+        executor = DaskExecutor(cluster.url)
+        try:
+            def kill_scheduler(progress) -> None:
+                if progress.done >= 200 and cluster.scheduler.alive():
+                    cluster.scheduler.stop()
+
+            spec = _spec(http_server, OpenModel(rate=200, duration=30, connections=4, late_send_us=50_000), "/d")
+            with pytest.raises(WorkerError) as info:
+                run_load(spec, executor=executor, on_progress=kill_scheduler)
+            assert not cluster.scheduler.alive()
+            assert "scheduler-connection-lost" in str(info.value), info.value
+            assert info.value.partial is not None and info.value.partial.stop_reason == "failed"
+            with pytest.raises(ExecutorError, match=rf"the connection to the Dask scheduler at {cluster.address} is"):
+                executor.shards(spec, None)
+        finally:
+            executor.close()
+    served = http_stats(http_server)["/d"]
+    time.sleep(1.0)
+    assert http_stats(http_server)["/d"] == served < 6000  # the worker's shard stopped with its scheduler
