@@ -272,7 +272,8 @@ def split(spec: LoadSpec, shards: int) -> list[ShardSpec]:
 
 def split_by_kind(spec: LoadSpec) -> list[LoadSpec]:
     """One spec per request kind, each with the kind's weighted share of the load (requests,
-    concurrency or rate and connections, the request limit): a stream per stress client."""
+    concurrency or rate and connections, the request limit): a stream per stress client.
+    Requests and limits add up exactly; each kind gets at least one connection."""
     weights = [k.weight for k in spec.kinds]
     total = sum(weights)
 
