@@ -2,12 +2,15 @@
 distributed cluster (one or more stress-client machines).
 
 - Placement: one shard per worker thread (Dask's "cores"; start workers with `--nthreads 1`
-  and `--nworkers <cores>`, one process per core), spread round-robin over the machines and
-  their workers, each pinned to its worker (a shard never moves or runs twice). A run with several streams and
-  `stream_groups` (stream -> Dask worker resource, from the targets file) runs each stream on
-  the workers that declare that resource: the plan's separate stress clients of test 2d.
+  and `--nworkers <cores>`, one process per core), never more; spread round-robin over the
+  machines and their workers, each pinned to its worker (a shard never moves), and claimed
+  by its first run (one back at a lost worker's address cannot send its share again). A run
+  with several streams and `stream_groups` (stream -> Dask worker resource, from the
+  targets file) runs each stream on the workers that declare that resource: the plan's
+  separate stress clients of test 2d.
 - Start barrier: every shard reports "ready", then waits for a planned start time (a Dask
-  Variable) and starts its first request at that time on its machine's clock.
+  Variable) and starts its first request at that time on its machine's clock (refused if
+  that clock is seconds behind this one's).
 - Progress and stop: each shard's once-a-second progress goes out as Dask events
   (`log_event` on the worker, `subscribe_topic` here); a Dask Event stops every shard, which
   returns its partial result. A shard whose task is cancelled (the run's client is gone)
