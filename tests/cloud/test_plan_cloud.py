@@ -74,7 +74,9 @@ def _placement(world: World) -> dict[str, str]:
 
 
 def test_2a_and_2b_measure_every_cloud_red_flag_and_restore(plan_project, world, postgres, monkeypatch):
-    targets = _project(plan_project, world, postgres, monkeypatch, {"container_cpu": 0.0, "lb_p99": 0.0}, period_s=2,
+    # Two thresholds lowered to be breached; the cache-miss one opened: a few cold misses out of
+    # a few hundred lookups at this scale can top 5 %, which is the cluster's business, not this test's.
+    targets = _project(plan_project, world, postgres, monkeypatch, {"container_cpu": 0.0, "lb_p99": 0.0, "cache_misses_spiking": 100.0}, period_s=2,
                        publish_namespace="Trinity/Stress", stress_client={"terminate": True})
     result, data = _run(plan_project, targets, "-k", "2a or 2b", "--trinity-levels", "1-4")
     out = result.stdout.str()

@@ -82,7 +82,7 @@ def measured(plan: Plan, load: LoadSummary, **extra: Any) -> LevelRecord:
                            load.latency.percentiles_us["p50"] / 1000.0, load.latency.percentiles_us["p99"] / 1000.0, None,
                            load.requests_per_second)
     return LevelRecord.of("2a", f"test_2a[{level.id}]", level, "passed", 1.0, 2.0, model=load.model, figures=figures, load=load,
-                          client=capacity.check("", load), **extra)
+                          client=capacity.check(("", False), load), **extra)
 
 
 def worker_failed(plan: Plan, partial: LoadSummary) -> LevelRecord:

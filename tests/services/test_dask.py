@@ -87,7 +87,7 @@ def test_a_sigkilled_worker_leaves_the_scheduler_and_its_nanny_starts_a_new_one_
             victim = min(before)
             os.kill(before[victim], signal.SIGKILL)
             seen: list[set[str]] = []
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 90  # a restart is a new Python process: slow on a busy machine
             while time.monotonic() < deadline:
                 current = set(client.nthreads())
                 if not seen or current != seen[-1]:
@@ -96,7 +96,7 @@ def test_a_sigkilled_worker_leaves_the_scheduler_and_its_nanny_starts_a_new_one_
                     break
                 time.sleep(0.02)
             after = client.scheduler_info(n_workers=-1)["workers"]
-        assert victim not in after, seen
+        assert victim not in after and len(after) == 2, (seen, cluster._log_tails())
         (new,) = set(after) - set(before)
         assert new != victim and new.startswith("tcp://127.0.0.1:")
         assert after[new]["name"] == names[victim]  # the nanny restarts the same worker (name, resources) ...
