@@ -62,3 +62,18 @@ def dask_worker_of(cluster, resource: str) -> str:
     found = [addr for addr, w in workers.items() if resource in (w.get("resources") or {})]
     assert len(found) == 1, workers
     return found[0]
+
+
+def one_histogram_of_all_samples(encoded):
+    """Every recorded value of the encoded HdrHistograms, recorded again into one new histogram:
+    what an exact merge of them must equal."""
+    from hdrh.histogram import HdrHistogram
+
+    from pytest_trinity.drivers.latency import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS
+
+    out = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+    for text in encoded:
+        if text:
+            for step in HdrHistogram.decode(text.encode("ascii")).get_recorded_iterator():
+                out.record_value(step.value_iterated_to, step.count_added_in_this_iter_step)
+    return out

@@ -15,6 +15,7 @@ in a test, say); its workers then stop on SIGINT with a partial result.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import queue as queue_mod
@@ -69,8 +70,7 @@ def _worker_main(shard: ShardSpec, channel: _Channel, own_pool: bool = False) ->
     def progress(index: int, data: dict[str, Any]) -> None:
         channel.queue.put(("progress", index, data))
 
-    shard = ShardSpec(shard.spec, shard.index, shard.shards, shard.model, shard.max_requests, channel.start_at.value)
-    return run_shard(shard, progress, should_stop, handle_sigint=not own_pool)
+    return run_shard(dataclasses.replace(shard, start_at=channel.start_at.value), progress, should_stop, handle_sigint=not own_pool)
 
 
 def plan_shards(spec: LoadSpec, processes: int | None = None) -> list[ShardSpec]:

@@ -284,18 +284,14 @@ class LoadClient:
 
 
 def load_client_of(record: LevelRecord) -> LoadClient | None:
-    """The record's load client (from `load`, and `client` when the capacity check ran); None
-    when the level sent no load (skipped, or an error before the driver started)."""
+    """The record's load client (its `load`, with the capacity check's `client` when it ran);
+    None when the level sent no load (skipped, or an error before the driver started)."""
     load, client = record.load, record.client
-    if load is None and client is None:
+    if load is None:
         return None
-    rows = tuple(ShardRow.of(s) for s in load.by_shard) if load is not None else ()
-    executor = load.executor if load is not None else client.executor if client is not None else "local"
-    shards = len(rows) or (load.shards if load is not None else client.cores if client is not None else 0)
-    skew = load.start_skew_ms if load is not None else None
-    use = client.cpu_use if client is not None else load.client_cpu_use if load is not None else None
-    return LoadClient(executor, shards, "—" if skew is None else f"{skew:.1f}", None if use is None else 100.0 * use, rows,
-                      client.estimate if client is not None else "", client.warning if client is not None else "")
+    skew, use = load.start_skew_ms, load.client_cpu_use
+    return LoadClient(load.executor, load.shards, "—" if skew is None else f"{skew:.1f}", None if use is None else 100.0 * use,
+                      tuple(ShardRow.of(s) for s in load.by_shard), client.estimate if client else "", client.warning if client else "")
 
 
 # -- the templates ----------------------------------------------------------------------------

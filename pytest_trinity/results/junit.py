@@ -37,7 +37,7 @@ def junit_properties(record: LevelRecord) -> list[tuple[str, str | int | float]]
         "cloud": record.cloud.judged if record.cloud else None,
         "cloud_missing": ",".join(f"{m.source}:{m.metric}" for m in record.cloud.metrics if m.status == "missing") if record.cloud else None,
         # where the level's shards ran ("local" or "dask://host:port"), how far apart they started (ms), and the capacity warning
-        "executor": load.executor if load else client.executor if client else None,
+        "executor": load.executor if load else None,
         "start_skew_ms": load.start_skew_ms if load else None,
         "client_warning": client.warning if client and client.warning else None,
     }

@@ -14,14 +14,12 @@ import textwrap
 import time
 
 import pytest
-from hdrh.histogram import HdrHistogram
 
 from pytest_trinity.drivers import ClosedModel, ExecutorError, HttpRequest, LoadSpec, OpenModel, Target, UdpRequest, WorkerError, run_load
 from pytest_trinity.drivers.dask_cluster import DaskExecutor, open_executor, parse_executor
-from pytest_trinity.drivers.latency import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS
 from pytest_trinity.drivers.spec import split_by_kind
 from pytest_trinity.services.ports import free_port
-from tests.conftest import REPO, dask_worker_of
+from tests.conftest import REPO, dask_worker_of, one_histogram_of_all_samples
 from tests.drivers.conftest import http_stats, server_process, udp_stats
 
 
@@ -29,15 +27,6 @@ def _spec(port: int, model: ClosedModel | OpenModel, *paths: str, max_seconds: f
     kinds = tuple(HttpRequest(p.strip("/"), p) for p in paths)
     total = model.requests if isinstance(model, ClosedModel) else model.planned_requests
     return LoadSpec(Target("127.0.0.1", port), kinds, model, max_requests=total + 1, max_seconds=max_seconds, timeout=10)
-
-
-def _one_histogram_of_all_samples(encoded: list[str]) -> HdrHistogram:
-    """Every recorded value of the shards' histograms, recorded again into one new histogram."""
-    out = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
-    for text in encoded:
-        for item in HdrHistogram.decode(text.encode("ascii")).get_recorded_iterator():
-            out.record_value(item.value_iterated_to, item.count_added_in_this_iter_step)
-    return out
 
 
 def test_counts_equal_the_servers_and_percentiles_merge_exactly(dask_cluster, http_server):
@@ -51,7 +40,7 @@ def test_counts_equal_the_servers_and_percentiles_merge_exactly(dask_cluster, ht
     assert result.executor == dask_cluster.url and result.shards == 2
     assert sorted(s.worker for s in result.by_shard) == workers  # one shard per worker thread
     assert sum(s.requests for s in result.by_shard) == 6000 and all(s.requests > 0 for s in result.by_shard)
-    merged = _one_histogram_of_all_samples([s.latency.encoded for s in result.by_shard])
+    merged = one_histogram_of_all_samples([s.latency.encoded for s in result.by_shard])
     assert merged.get_total_count() == result.latency.count == 6000
     for p in (50, 99, 99.9):
         assert result.latency.percentile_us(p) == merged.get_value_at_percentile(p)

@@ -15,9 +15,8 @@ import sys
 import time
 
 import pytest
-from hdrh.histogram import HdrHistogram
 
-from tests.conftest import dask_worker_of
+from tests.conftest import dask_worker_of, one_histogram_of_all_samples
 from tests.runner.conftest import targets_toml
 
 
@@ -27,13 +26,7 @@ def _results(project: pytest.Pytester) -> dict:
 
 def _merged_percentiles(shards: list[dict]) -> tuple[int, int]:
     """p50 and p99 of ONE histogram holding every sample of every shard (decoded and re-recorded)."""
-    merged = HdrHistogram(1, 60_000_000, 3)
-    for shard in shards:
-        encoded = shard["latency"]["encoded"]
-        if not encoded:
-            continue
-        for step in HdrHistogram.decode(encoded.encode("ascii")).get_recorded_iterator():
-            merged.record_value(step.value_iterated_to, step.count_added_in_this_iter_step)
+    merged = one_histogram_of_all_samples(s["latency"]["encoded"] for s in shards)
     assert merged.get_total_count() == sum(s["latency"]["count"] for s in shards)
     return merged.get_value_at_percentile(50), merged.get_value_at_percentile(99)
 
