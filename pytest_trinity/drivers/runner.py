@@ -198,11 +198,10 @@ class _Workers:
     def _stop(self) -> None:
         if not self.stopped:
             self.stopped = True
-            try:
+            # An executor that cannot reach its workers: they stop on their own bounds, and
+            # `lost()` names the shards it can no longer see.
+            with contextlib.suppress(Exception):
                 self.launch.stop()
-            except Exception as exc:  # the executor cannot reach its workers: they stop on their own bounds
-                if self.failed is None:
-                    self.failed = (0, f"could not stop the shards: {_describe(exc)}")
 
     def _note(self, msg: tuple[Any, ...] | None, progress: dict[int, dict[str, Any]] | None = None) -> int | None:
         """Take in one message; returns the shard of a "ready" one."""
